@@ -1,0 +1,1 @@
+"""Kairos indexer: media decoding, subtitles, the synthetic corpus, batch indexing and snapshots."""

@@ -1,0 +1,1 @@
+"""Kairos models: encoders, the hierarchical video encoder, the moment head, losses and training."""

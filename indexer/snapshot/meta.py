@@ -1,0 +1,84 @@
+"""The metadata database (`meta.sqlite`): one row per video, written once, opened read-only."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+SCHEMA = """
+CREATE TABLE videos (
+    video_id TEXT NOT NULL UNIQUE,
+    idx INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    duration REAL NOT NULL,
+    content_hash TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    clip_offset INTEGER NOT NULL,
+    n_clips INTEGER NOT NULL,
+    clip_seconds REAL NOT NULL,
+    segment_offset INTEGER NOT NULL,
+    n_segments INTEGER NOT NULL
+);
+"""
+COLUMNS = (
+    "video_id, idx, path, duration, content_hash, metadata, clip_offset, n_clips, clip_seconds, "
+    "segment_offset, n_segments"
+)
+
+
+@dataclass(frozen=True)
+class VideoRow:
+    """One video of a snapshot: identity, source, and where its vectors lie."""
+
+    video_id: str
+    idx: int
+    path: str
+    duration: float
+    content_hash: str
+    metadata: dict[str, Any]
+    clip_offset: int
+    n_clips: int
+    clip_seconds: float
+    segment_offset: int
+    n_segments: int
+
+    @classmethod
+    def from_sql(cls, row: tuple[Any, ...]) -> VideoRow:
+        vid, idx, path, duration, chash, meta, c_off, n_c, clip_s, s_off, n_s = row
+        return cls(vid, idx, path, duration, chash, json.loads(meta), c_off, n_c, clip_s, s_off, n_s)
+
+    def to_sql(self) -> tuple[Any, ...]:
+        return (
+            self.video_id,
+            self.idx,
+            self.path,
+            self.duration,
+            self.content_hash,
+            json.dumps(self.metadata, sort_keys=True),
+            self.clip_offset,
+            self.n_clips,
+            self.clip_seconds,
+            self.segment_offset,
+            self.n_segments,
+        )
+
+
+def create(path: Path) -> sqlite3.Connection:
+    """A new metadata database for a snapshot being written."""
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA)
+    return conn
+
+
+def insert(conn: sqlite3.Connection, row: VideoRow) -> None:
+    conn.execute(f"INSERT INTO videos ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row.to_sql())
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """Open a published database read-only and immutable (no locks, no journal), usable from any thread."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
+    return sqlite3.connect(uri, uri=True, check_same_thread=False)

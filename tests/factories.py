@@ -1,0 +1,164 @@
+"""Small real media files for tests and benchmarks, written with PyAV.
+
+Good videos come in two patterns:
+- ``"index"``: every frame is one flat colour that encodes its frame index (``index_colour``), so a test can
+  tell which frame a decoder returned with ``decode_index``; flat colours survive h264 and yuv420 well;
+- ``"texture"``: a moving, noisy pattern whose bitrate is closer to a real video (for benchmarks).
+
+Bad files: ``write_zero_byte``, ``write_text_as_video``, ``write_truncated``, ``write_garbage_mp4``,
+``write_audio_only``, ``write_empty_video``. Every writer returns the path it wrote. Output is deterministic
+(one encoder thread, fixed seeds).
+"""
+
+from __future__ import annotations
+
+import shutil
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import av
+import numpy as np
+
+Pattern = Literal["index", "texture"]
+
+_LEVELS = 6
+_STEP = 40
+_BASE = 20
+_CYCLE = _LEVELS**3
+
+
+def index_colour(index: int) -> tuple[int, int, int]:
+    """Flat RGB colour of frame ``index`` in the "index" pattern (unique for 216 consecutive frames)."""
+    i = index % _CYCLE
+    return (
+        _BASE + _STEP * (i % _LEVELS),
+        _BASE + _STEP * (i // _LEVELS % _LEVELS),
+        _BASE + _STEP * (i // _LEVELS**2),
+    )
+
+
+def decode_index(image: np.ndarray) -> int:
+    """Frame index (modulo 216) of an "index"-pattern image [H, W, 3], read from the median of its centre."""
+    h, w = image.shape[:2]
+    centre = image[h // 2 - h // 8 : h // 2 + h // 8 + 1, w // 2 - w // 8 : w // 2 + w // 8 + 1]
+    rgb = np.median(centre.reshape(-1, 3), axis=0)
+    digits = np.clip(np.rint((rgb - _BASE) / _STEP), 0, _LEVELS - 1).astype(int)
+    return int(digits[0] + _LEVELS * digits[1] + _LEVELS**2 * digits[2])
+
+
+def _texture_frame(index: int, width: int, height: int, tile: np.ndarray) -> np.ndarray:
+    """A noisy tile scrolled by ``index`` pixels, tinted by the frame's index colour."""
+    shifted = np.roll(tile, shift=(index * 2, index * 3), axis=(0, 1))[:height, :width]
+    tint = np.array(index_colour(index), dtype=np.uint16)
+    return ((shifted.astype(np.uint16) + tint) // 2).astype(np.uint8)
+
+
+def _noise_tile(width: int, height: int) -> np.ndarray:
+    """A fixed tile of 8x8-pixel noise blocks, a little larger than the frame so it can scroll."""
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(0, 256, size=(height // 8 + 2, width // 8 + 2, 3), dtype=np.uint8)
+    return np.kron(coarse, np.ones((8, 8, 1), dtype=np.uint8))
+
+
+def write_video(
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    fps: float = 10.0,
+    width: int = 64,
+    height: int = 48,
+    pattern: Pattern = "index",
+    gop: int = 12,
+    faststart: bool = False,
+) -> Path:
+    """Write an h264 (yuv420p) video of ``round(seconds * fps)`` frames; frame i shows pattern frame i.
+
+    ``fps`` may be fractional (29.97 is stored as 30000/1001); width and height must be even.
+    ``faststart`` puts the mp4 index (moov) before the data, as streaming encoders do.
+    """
+    rate = Fraction(fps).limit_denominator(1001)
+    count = round(seconds * float(rate))
+    tile = _noise_tile(width, height) if pattern == "texture" else None
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), mode="w", options=options) as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = gop
+        stream.options = {"preset": "ultrafast", "crf": "18", "threads": "1"}
+        for i in range(count):
+            image = (
+                np.full((height, width, 3), index_colour(i), dtype=np.uint8)
+                if tile is None
+                else _texture_frame(i, width, height, tile)
+            )
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_audio_only(path: Path, *, seconds: float = 1.0, codec: str = "aac") -> Path:
+    """Write a file holding one mono 440 Hz audio stream and no video (e.g. ``clip.m4a`` or ``clip.mp4``)."""
+    rate = 44100
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=rate, layout="mono")
+        size = stream.codec_context.frame_size or 1024
+        total = int(seconds * rate)
+        for start in range(0, total, size):
+            t = np.arange(start, start + size) / rate
+            samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+            fmt = stream.codec_context.format.name
+            frame = av.AudioFrame.from_ndarray(_as_format(samples, fmt), format=fmt, layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def _as_format(samples: np.ndarray, fmt: str) -> np.ndarray:
+    """Float samples [1, N] in -1..1 converted to the encoder's sample format (fltp or s16)."""
+    if fmt.startswith("s16"):
+        return (samples * 32767).astype(np.int16)
+    return samples
+
+
+def write_empty_video(path: Path, *, width: int = 64, height: int = 48) -> Path:
+    """Write a valid mp4 with one h264 video stream that holds no frames (a zero-length video)."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_zero_byte(path: Path) -> Path:
+    """Create an empty (0-byte) file."""
+    path.write_bytes(b"")
+    return path
+
+
+def write_text_as_video(path: Path) -> Path:
+    """Write a plain text file, meant to be given a video name such as ``notes.mp4``."""
+    path.write_text("This is not a video.\nJust some notes someone saved with the wrong name.\n" * 20)
+    return path
+
+
+def write_truncated(path: Path, source: Path, *, keep: float = 0.5) -> Path:
+    """Copy the first ``keep`` fraction of ``source``'s bytes to ``path`` (an interrupted download)."""
+    data = source.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def write_garbage_mp4(path: Path, *, size: int = 4096) -> Path:
+    """Write an mp4 ``ftyp`` header followed by random bytes: looks like an mp4, holds no readable index."""
+    ftyp = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+    path.write_bytes(ftyp + np.random.default_rng(1).integers(0, 256, size, dtype=np.uint8).tobytes())
+    return path
+
+
+def copy_video(source: Path, path: Path) -> Path:
+    """Copy a written video to another name (e.g. to test a suffix or sidecar lookup)."""
+    shutil.copyfile(source, path)
+    return path

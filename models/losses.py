@@ -55,7 +55,7 @@ def symmetric_nce(
 
 
 def soft_cross_entropy(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
-    """Cross-entropy of `logits` [..., K] against soft `targets` [..., K], averaged over `mask` [...] positions."""
+    """Cross-entropy of `logits` [..., K] with soft `targets` [..., K], averaged over `mask` [...]."""
     per_item = -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1)
     weight = mask.to(per_item.dtype)
     return (per_item * weight).sum() / weight.sum().clamp_min(1.0)
@@ -86,7 +86,7 @@ def mfm_positions(clip_mask: Tensor, ratio: float, generator: torch.Generator) -
 
 
 def mfm_nce(predicted: Tensor, targets: Tensor, target_index: Tensor, temperature: float) -> Tensor:
-    """MFM-NCE: each masked-position output `predicted` [M, D] must pick its own target among `targets` [N, D].
+    """MFM-NCE: each masked position's output (`predicted` [M, D]) must find its target in `targets` [N, D].
 
     `target_index` [M] gives the row of `targets` that belongs to each masked position.
     """

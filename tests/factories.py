@@ -12,7 +12,6 @@ Bad files: ``write_zero_byte``, ``write_text_as_video``, ``write_truncated``, ``
 
 from __future__ import annotations
 
-import shutil
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
@@ -70,11 +69,14 @@ def write_video(
     height: int = 48,
     pattern: Pattern = "index",
     gop: int = 12,
+    preset: str = "ultrafast",
     faststart: bool = False,
 ) -> Path:
     """Write an h264 (yuv420p) video of ``round(seconds * fps)`` frames; frame i shows pattern frame i.
 
     ``fps`` may be fractional (29.97 is stored as 30000/1001); width and height must be even.
+    ``gop`` is the keyframe interval in frames; ``preset`` the x264 preset ("ultrafast": no B-frames, fastest
+    to write; "veryfast" and slower add B-frames and CABAC, as real videos have).
     ``faststart`` puts the mp4 index (moov) before the data, as streaming encoders do.
     """
     rate = Fraction(fps).limit_denominator(1001)
@@ -85,7 +87,7 @@ def write_video(
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.gop_size = gop
-        stream.options = {"preset": "ultrafast", "crf": "18", "threads": "1"}
+        stream.options = {"preset": preset, "crf": "18", "threads": "1"}
         for i in range(count):
             image = (
                 np.full((height, width, 3), index_colour(i), dtype=np.uint8)
@@ -103,12 +105,12 @@ def write_audio_only(path: Path, *, seconds: float = 1.0, codec: str = "aac") ->
     rate = 44100
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=rate, layout="mono")
+        assert isinstance(stream, av.AudioStream)
         size = stream.codec_context.frame_size or 1024
-        total = int(seconds * rate)
-        for start in range(0, total, size):
+        fmt = stream.codec_context.format.name
+        for start in range(0, int(seconds * rate), size):
             t = np.arange(start, start + size) / rate
             samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
-            fmt = stream.codec_context.format.name
             frame = av.AudioFrame.from_ndarray(_as_format(samples, fmt), format=fmt, layout="mono")
             frame.sample_rate, frame.pts = rate, start
             container.mux(stream.encode(frame))
@@ -124,10 +126,11 @@ def _as_format(samples: np.ndarray, fmt: str) -> np.ndarray:
 
 
 def write_empty_video(path: Path, *, width: int = 64, height: int = 48) -> Path:
-    """Write a valid mp4 with one h264 video stream that holds no frames (a zero-length video)."""
+    """Write an mp4 whose h264 video stream got no frames (a zero-length video; mp4 then drops the track)."""
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        container.start_encoding()
         container.mux(stream.encode(None))
     return path
 
@@ -155,10 +158,4 @@ def write_garbage_mp4(path: Path, *, size: int = 4096) -> Path:
     """Write an mp4 ``ftyp`` header followed by random bytes: looks like an mp4, holds no readable index."""
     ftyp = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
     path.write_bytes(ftyp + np.random.default_rng(1).integers(0, 256, size, dtype=np.uint8).tobytes())
-    return path
-
-
-def copy_video(source: Path, path: Path) -> Path:
-    """Copy a written video to another name (e.g. to test a suffix or sidecar lookup)."""
-    shutil.copyfile(source, path)
     return path

@@ -56,7 +56,7 @@ def fsync_path(path: Path) -> None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically: write a sibling temp file, fsync, rename, fsync the directory."""
+    """Replace `path` with `data` atomically: write a temp file, fsync, rename, fsync the directory."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(data)

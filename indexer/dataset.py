@@ -1,0 +1,258 @@
+"""Training data from a corpus folder and a TVR-format jsonl: `build_dataset(...) -> models.data.TrainData`.
+
+Each video is decoded once with `iter_clips` at the model's fps / clip length / frame size and its uint8
+frames are cached (`<cache>/frames/<content sha256>-<layout>.npz`), so later epochs and later runs never
+decode again. The frozen text encoder runs once over the queries, the subtitle text of every clip and (for
+VSM) the subtitle lines, cached as safetensors keyed by the texts and the encoder. Subtitle clip features
+are made exactly as the indexer makes them (`VideoEncoder.text_tokens`), so training sees what search will see.
+Spans: start clip = floor(st / clip_seconds), end clip (inclusive) = ceil(ed / clip_seconds) - 1, clamped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save
+from tqdm import tqdm
+
+from indexer.encoding import VideoEncoder
+from indexer.media import MediaError, iter_clips, probe_video
+from indexer.sources import VIDEO_EXTENSIONS
+from indexer.subtitles import Cue, clip_texts, find_sidecar, read_subtitles
+from models.data import QueryData, TrainData, VideoData, cat_text
+from models.encoders import TextFeatures
+from models.model import KairosModel
+
+log = logging.getLogger(__name__)
+
+TEXT_BATCH = 128
+_BLOCK = 1 << 20
+
+
+def read_annotations(path: Path) -> list[dict[str, Any]]:
+    """TVR jsonl rows (`vid_name`, `duration`, `ts`, `desc`, `type`, `desc_id`, ...); blank lines skipped."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def clip_span(start: float, end: float, clip_seconds: float, n_clips: int) -> tuple[int, int]:
+    """Seconds -> (start clip, end clip inclusive), clamped to the video and never ending before it starts."""
+    first = min(max(math.floor(start / clip_seconds), 0), n_clips - 1)
+    last = min(max(math.ceil(end / clip_seconds) - 1, first), n_clips - 1)
+    return first, last
+
+
+def find_video(corpus: Path, vid_name: str) -> Path | None:
+    """`<corpus>/videos/<vid_name>.<ext>` (or directly under `corpus`) for a known video extension."""
+    for folder in (corpus / "videos", corpus):
+        for suffix in sorted(VIDEO_EXTENSIONS):
+            if (path := folder / f"{vid_name}{suffix}").is_file():
+                return path
+    return None
+
+
+def build_dataset(
+    corpus: Path,
+    annotations: Path,
+    model: KairosModel,
+    cache_dir: Path | None = None,
+    pseudo_queries: bool = True,
+    progress: bool = False,
+) -> TrainData:
+    """The videos named in `annotations` that decode, their queries and, if asked, subtitle pseudo-queries.
+
+    `cache_dir` defaults to `<corpus>/.kairos-cache`. Unreadable videos are skipped with a logged reason and
+    their queries dropped.
+    """
+    cache = _Cache(cache_dir if cache_dir is not None else corpus / ".kairos-cache", model)
+    rows = read_annotations(annotations)
+    videos: list[VideoData] = []
+    cues_of: list[list[Cue]] = []
+    index_of: dict[str, int] = {}
+    for name in tqdm(sorted({row["vid_name"] for row in rows}), desc="videos", disable=not progress):
+        path = find_video(corpus, name)
+        if path is None:
+            log.warning("skipping video %s: no video file for it under %s", name, corpus)
+            continue
+        try:
+            video, cues = cache.video(name, path)
+        except MediaError as exc:
+            log.warning("skipping video %s: %s", name, exc)
+            continue
+        index_of[name] = len(videos)
+        videos.append(video)
+        cues_of.append(cues)
+    kept = [row for row in rows if row["vid_name"] in index_of]
+    if len(kept) < len(rows):
+        log.warning("dropped %d of %d queries whose video was skipped", len(rows) - len(kept), len(rows))
+    queries = _queries(
+        cache,
+        videos,
+        [row["desc"] for row in kept],
+        [index_of[row["vid_name"]] for row in kept],
+        [(float(row["ts"][0]), float(row["ts"][1])) for row in kept],
+        [str(row.get("type", "")) for row in kept],
+    )
+    lines = [(v, cue) for v, cues in enumerate(cues_of) for cue in cues] if pseudo_queries else []
+    pseudo = _queries(
+        cache,
+        videos,
+        [cue.text for _, cue in lines],
+        [v for v, _ in lines],
+        [(cue.start, cue.end) for _, cue in lines],
+        ["sub"] * len(lines),
+    )
+    return TrainData(videos=videos, queries=queries, pseudo=pseudo)
+
+
+def _queries(
+    cache: _Cache,
+    videos: Sequence[VideoData],
+    texts: list[str],
+    video: list[int],
+    seconds: list[tuple[float, float]],
+    kind: list[str],
+) -> QueryData:
+    """Queries as tensors: text features, video index, clip span and gold seconds."""
+    clip_seconds = cache.model.config.clip_seconds
+    spans = [
+        clip_span(s, e, clip_seconds, videos[v].n_clips) for v, (s, e) in zip(video, seconds, strict=True)
+    ]
+    return QueryData(
+        text=cache.text(texts),
+        video=torch.tensor(video, dtype=torch.long),
+        span=torch.tensor(spans, dtype=torch.long).view(-1, 2),
+        seconds=torch.tensor(seconds, dtype=torch.float32).view(-1, 2),
+        kind=kind,
+    )
+
+
+class _Cache:
+    """Decoded frames and text features on disk, keyed by content and by everything that shapes them."""
+
+    def __init__(self, root: Path, model: KairosModel) -> None:
+        self.root = root
+        self.model = model
+        c = model.config
+        self.layout = (
+            f"{c.frame_width}x{c.frame_height}-fps{c.fps:g}-clip{c.clip_seconds:g}-f{c.frames_per_clip}"
+        )
+
+    @cached_property
+    def encoder(self) -> VideoEncoder:
+        """The indexer's encoder (loads the text encoder): built only when a feature is not cached."""
+        return VideoEncoder(self.model)
+
+    def video(self, name: str, path: Path) -> tuple[VideoData, list[Cue]]:
+        """One video's frames (decoded or from the cache), subtitle clip features and subtitle cues."""
+        sidecar = find_sidecar(path)
+        cues = read_subtitles(sidecar) if sidecar is not None else []
+        frames, frame_mask, duration = self._frames(path)
+        texts = clip_texts(cues, len(frames), self.model.config.clip_seconds)
+        sub_tokens, sub_mask = self._sub_tokens(texts)
+        video = VideoData(
+            name=name,
+            duration=duration,
+            frames=torch.from_numpy(frames),
+            frame_mask=torch.from_numpy(frame_mask),
+            sub_tokens=sub_tokens,
+            sub_mask=sub_mask,
+        )
+        return video, cues
+
+    def _frames(self, path: Path) -> tuple[np.ndarray, np.ndarray, float]:
+        """uint8 frames [C,F,H,W,3], frame mask [C,F] (short last clip padded) and duration."""
+        target = self.root / "frames" / f"{_file_sha256(path)}-{self.layout}.npz"
+        if target.is_file():
+            with np.load(target) as data:
+                return data["frames"], data["frame_mask"], float(data["duration"])
+        c = self.model.config
+        duration = probe_video(path).duration
+        clips = list(
+            iter_clips(path, fps=c.fps, clip_seconds=c.clip_seconds, size=(c.frame_width, c.frame_height))
+        )
+        if not clips:
+            raise MediaError(f"{path}: no clip could be decoded")
+        f = c.frames_per_clip
+        frames = np.zeros((len(clips), f, c.frame_height, c.frame_width, 3), dtype=np.uint8)
+        frame_mask = np.zeros((len(clips), f), dtype=bool)
+        for i, clip in enumerate(clips):
+            n = min(len(clip.frames), f)
+            frames[i, :n], frame_mask[i, :n] = clip.frames[:n], True
+        _write_atomic(
+            target, lambda handle: np.savez(handle, frames=frames, frame_mask=frame_mask, duration=duration)
+        )
+        return frames, frame_mask, duration
+
+    def _sub_tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Subtitle token features per clip [C,L,Dt] float16 and mask [C,L], as the indexer computes them."""
+        target = self.root / "text" / f"sub-{self._text_key(texts)}.safetensors"
+        if target.is_file():
+            stored = load_file(str(target))
+            return stored["tokens"], stored["mask"]
+        tokens, mask = self.encoder.text_tokens(texts)
+        tokens, mask = tokens.half().cpu(), mask.cpu()
+        _write_atomic(
+            target, lambda handle: handle.write(_safetensors_bytes({"tokens": tokens, "mask": mask}))
+        )
+        return tokens, mask
+
+    def text(self, texts: list[str]) -> TextFeatures:
+        """Frozen text-encoder features of `texts` (tokens [Q,L,Dt], mask [Q,L], pooled [Q,Dt]), cached."""
+        target = self.root / "text" / f"query-{self._text_key(texts)}.safetensors"
+        if target.is_file():
+            stored = load_file(str(target))
+            return TextFeatures(stored["tokens"], stored["mask"], stored["pooled"])
+        if not texts:
+            dim = self.model.config.text_dim
+            return TextFeatures(
+                torch.zeros(0, 0, dim), torch.zeros(0, 0, dtype=torch.bool), torch.zeros(0, dim)
+            )
+        encoder = self.model.text_encoder
+        features = cat_text(
+            [encoder(texts[i : i + TEXT_BATCH]).to("cpu") for i in range(0, len(texts), TEXT_BATCH)]
+        )
+        tensors = {"tokens": features.tokens, "mask": features.mask, "pooled": features.pooled}
+        _write_atomic(target, lambda handle: handle.write(_safetensors_bytes(tensors)))
+        return features
+
+    def _text_key(self, texts: list[str]) -> str:
+        """sha256 of the texts and of what the features depend on (text model, subtitle token budget)."""
+        c = self.model.config
+        header = json.dumps([c.text_model, c.text_dim, c.max_sub_tokens, len(texts)])
+        digest = hashlib.sha256(header.encode())
+        for text in texts:
+            digest.update(b"\x00" + text.encode("utf-8"))
+        return digest.hexdigest()[:32]
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()[:32]
+
+
+def _safetensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    return save({k: v.contiguous() for k, v in tensors.items()})
+
+
+def _write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write through a unique temp file beside `path`, then rename, so readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "wb") as handle:
+        write(handle)
+    os.replace(tmp, path)

@@ -1,0 +1,233 @@
+"""Turn one video (decoded clips or precomputed frame features) into clip, segment and video vectors."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from indexer.media import Clip, iter_clips, probe_video
+from indexer.subtitles import read_subtitles
+from models.checkpoint import load_checkpoint
+from models.model import KairosModel
+from models.registry import create_model, list_models
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "kairos-small"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
+RANDOM_INIT_SEED = 0
+FRAME_BATCH = 96  # frames per `encode_frames` call
+CHUNK_CLIPS = 32  # clips decoded and encoded at a time on the in-process path
+
+
+@dataclass
+class EncodedVideo:
+    """One video's vectors (float32, L2-normalised) and its duration in seconds."""
+
+    clips: np.ndarray  # [C, D]
+    segments: np.ndarray  # [S, D]
+    segment_ranges: np.ndarray  # [S, 2] int64 (start clip, end clip exclusive)
+    video: np.ndarray  # [D]
+    duration: float
+
+    def save(self, path: Path) -> None:
+        """Write as `.npz` atomically: a unique temp file beside `path`, fsync, rename, fsync the folder."""
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            clips=self.clips,
+            segments=self.segments,
+            segment_ranges=self.segment_ranges,
+            video=self.video,
+            duration=np.float64(self.duration),
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(buffer.getbuffer())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+    @classmethod
+    def load(cls, path: Path) -> EncodedVideo:
+        with np.load(path) as data:
+            return cls(
+                clips=data["clips"],
+                segments=data["segments"],
+                segment_ranges=data["segment_ranges"],
+                video=data["video"],
+                duration=float(data["duration"]),
+            )
+
+
+def resolve_model(spec: str = DEFAULT_MODEL) -> KairosModel:
+    """A checkpoint dir (with config.json), or a registry name: its bundled weights, else random weights."""
+    path = Path(spec).expanduser()
+    if (path / "config.json").is_file():
+        return load_checkpoint(path)
+    bundled = WEIGHTS_DIR / spec
+    if (bundled / "config.json").is_file():
+        return load_checkpoint(bundled)
+    if spec not in list_models():
+        raise ValueError(
+            f"model {spec!r} is neither a checkpoint folder (with config.json) nor a registered model "
+            f"({', '.join(list_models())})"
+        )
+    torch.manual_seed(RANDOM_INIT_SEED)
+    model = create_model(spec)
+    log.warning(
+        "model %r has no bundled weights in %s: its weights are random (seed %d)",
+        spec,
+        bundled,
+        RANDOM_INIT_SEED,
+    )
+    return model
+
+
+def model_fingerprint(model: KairosModel) -> str:
+    """sha256 (16 hex) over the config hash and every parameter and buffer: names, dtypes, shapes, bytes."""
+    digest = hashlib.sha256(model.config.config_hash().encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"\x00{name}\x00{flat.dtype}\x00{tuple(tensor.shape)}\x00".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class VideoEncoder:
+    """Encodes videos with one model: frame features chunk by chunk, then the hierarchical encoder."""
+
+    def __init__(self, model: KairosModel) -> None:
+        self.model = model.eval()
+        self.config = model.config
+        self.text_encoder = model.text_encoder
+
+    @torch.no_grad()
+    def frame_features(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 frames [N, H, W, 3] -> float32 features [N, Dv], in batches of FRAME_BATCH."""
+        out = np.empty((len(frames), self.config.visual_dim), dtype=np.float32)
+        for start in range(0, len(frames), FRAME_BATCH):
+            batch = torch.from_numpy(np.ascontiguousarray(frames[start : start + FRAME_BATCH]))
+            out[start : start + len(batch)] = (
+                self.model.encode_frames(batch.to(self.model.device)).float().cpu()
+            )
+        return out
+
+    def clip_features(self, clips: Sequence[Clip]) -> tuple[np.ndarray, np.ndarray]:
+        """Decoded clips -> frame features [n, F, Dv] and frame mask [n, F] (short last clips padded)."""
+        f = self.config.frames_per_clip
+        counts = [min(len(clip.frames), f) for clip in clips]
+        frames = np.concatenate([clip.frames[:n] for clip, n in zip(clips, counts, strict=True)])
+        flat = self.frame_features(frames)  # [sum(counts), Dv]
+        feats = np.zeros((len(clips), f, flat.shape[1]), dtype=np.float32)
+        mask = np.zeros((len(clips), f), dtype=bool)
+        offsets = np.cumsum([0, *counts])
+        for i, n in enumerate(counts):
+            feats[i, :n] = flat[offsets[i] : offsets[i + 1]]
+            mask[i, :n] = True
+        return feats, mask
+
+    @torch.no_grad()
+    def text_tokens(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clip texts -> tokens [C, L, Dt] and mask [C, L], L = max_sub_tokens; textless clips all masked."""
+        length, dim = self.config.max_sub_tokens, self.text_encoder.dim
+        tokens = torch.zeros(len(texts), length, dim, device=self.model.device)
+        mask = torch.zeros(len(texts), length, dtype=torch.bool, device=self.model.device)
+        unique = sorted({text.strip() for text in texts} - {""})
+        for start in range(0, len(unique), FRAME_BATCH):
+            batch = unique[start : start + FRAME_BATCH]
+            features = self.text_encoder(batch)
+            rows = {text: i for i, text in enumerate(batch)}
+            width = min(length, features.tokens.shape[1])
+            for c, text in enumerate(texts):
+                if (row := rows.get(text.strip())) is not None:
+                    tokens[c, :width] = features.tokens[row, :width].to(tokens)
+                    mask[c, :width] = features.mask[row, :width].to(mask.device)
+        return tokens, mask
+
+    @torch.no_grad()
+    def encode(
+        self, frame_feats: np.ndarray, frame_mask: np.ndarray, texts: Sequence[str], duration: float
+    ) -> EncodedVideo:
+        """Frame features [C, F, Dv] + mask [C, F] + one text per clip -> the video's vectors."""
+        if frame_feats.ndim != 3 or frame_feats.shape[2] != self.config.visual_dim:
+            raise ValueError(
+                f"frame features have shape {frame_feats.shape}, expected [C, F, {self.config.visual_dim}]"
+            )
+        if len(frame_feats) == 0:
+            raise ValueError("the video has no clips")
+        device = self.model.device
+        sub_tokens, sub_mask = self.text_tokens(texts)
+        encoding = self.model.encode_video(
+            torch.from_numpy(np.ascontiguousarray(frame_feats, dtype=np.float32)).to(device),
+            torch.from_numpy(np.ascontiguousarray(frame_mask, dtype=bool)).to(device),
+            sub_tokens,
+            sub_mask,
+        )
+        return EncodedVideo(
+            clips=encoding.clips.float().cpu().numpy(),
+            segments=encoding.segments.float().cpu().numpy(),
+            segment_ranges=encoding.segment_ranges.cpu().numpy().astype(np.int64),
+            video=encoding.video.float().cpu().numpy(),
+            duration=duration,
+        )
+
+    def encode_file(self, path: Path, subtitles: Path | None = None) -> EncodedVideo:
+        """Decode and encode one video file in this process, CHUNK_CLIPS clips at a time."""
+        c = self.config
+        duration = probe_video(path).duration
+        cues = read_subtitles(subtitles) if subtitles is not None else None
+        pending = PendingVideo(self)
+        chunk: list[Clip] = []
+        size = (c.frame_width, c.frame_height)
+        for clip in iter_clips(path, fps=c.fps, clip_seconds=c.clip_seconds, size=size, cues=cues):
+            chunk.append(clip)
+            if len(chunk) == CHUNK_CLIPS:
+                pending.add(chunk)
+                chunk = []
+        pending.add(chunk)
+        return pending.finish(duration)
+
+
+class PendingVideo:
+    """One video being encoded as its clips arrive: frame features per chunk, the rest at `finish`."""
+
+    def __init__(self, encoder: VideoEncoder) -> None:
+        self.encoder = encoder
+        self.feats: list[np.ndarray] = []
+        self.masks: list[np.ndarray] = []
+        self.texts: list[str] = []
+
+    @property
+    def n_clips(self) -> int:
+        return len(self.texts)
+
+    def add(self, clips: Sequence[Clip]) -> None:
+        """Encode the frames of the next clips (in order); keep their features and texts."""
+        if clips:
+            feats, mask = self.encoder.clip_features(clips)
+            self.feats.append(feats)
+            self.masks.append(mask)
+            self.texts.extend(clip.text for clip in clips)
+
+    def finish(self, duration: float) -> EncodedVideo:
+        if not self.feats:
+            raise ValueError("no clips were decoded")
+        return self.encoder.encode(
+            np.concatenate(self.feats), np.concatenate(self.masks), self.texts, duration
+        )

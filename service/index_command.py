@@ -1,0 +1,59 @@
+"""Plain functions behind `kairos index`, `delete`, `snapshots` and `gc` (`service.cli` wires the options)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from indexer import snapshot
+from indexer.encoding import DEFAULT_MODEL
+from indexer.pipeline import IndexOptions, clean_work
+from indexer.pipeline import index as run_index
+
+
+def index(
+    sources: list[str],
+    out: Path,
+    model: str = DEFAULT_MODEL,
+    workers: int = 1,
+    features: Path | None = None,
+    features_fps: float | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Index video SOURCEs (folders, globs, files, `.jsonl` manifests) and/or a features folder into ``out``.
+
+    Returns the report (also stored in the new snapshot's manifest): indexed, resumed, reused, skipped,
+    failed, counts, timings (seconds per stage), throughput and the published version.
+    """
+    options = IndexOptions(workers=workers, features=features, features_fps=features_fps, progress=progress)
+    return run_index(out, sources, model, options)
+
+
+def delete(root: Path, video_ids: list[str]) -> dict[str, Any]:
+    """Publish a snapshot without ``video_ids`` (nothing is re-encoded)."""
+    info = snapshot.delete(root, video_ids)
+    return {"version": info.version, "deleted": sorted(set(video_ids)), "videos": info.manifest.counts.videos}
+
+
+def list_snapshots(root: Path) -> list[dict[str, Any]]:
+    """Published snapshots, oldest first, with their counts, size on disk and whether each is CURRENT."""
+    current = snapshot.current_version(root)
+    return [
+        {
+            "version": info.version,
+            "current": info.version == current,
+            "created_at": info.manifest.created_at,
+            "model_hash": info.manifest.model_hash,
+            "videos": info.manifest.counts.videos,
+            "clips": info.manifest.counts.clips,
+            "segments": info.manifest.counts.segments,
+            "bytes": sum(p.stat().st_size for p in info.path.iterdir() if p.is_file()),
+            "path": str(info.path),
+        }
+        for info in snapshot.list_snapshots(root)
+    ]
+
+
+def gc(root: Path, keep: int = 2) -> dict[str, Any]:
+    """Remove old snapshots (never CURRENT nor the newest ``keep``), stale partials, unused checkpoints."""
+    return {"removed": snapshot.gc(root, keep=keep), "work_removed": clean_work(root)}

@@ -1,0 +1,41 @@
+"""`POST /v1/search`, `POST /v1/search/videos`, `POST /v1/videos/{video_id}/localize`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.routes.deps import PipelineDep, SettingsDep, SnapshotDep, check_limits
+from service.routes.responses import ERRORS
+from service.schemas import (
+    LocalizeRequest,
+    SearchRequest,
+    SearchResponse,
+    VideoSearchRequest,
+    VideoSearchResponse,
+)
+
+router = APIRouter(prefix="/v1", tags=["search"], responses=ERRORS)
+
+
+@router.post("/search", summary="Moments matching a sentence, over all videos")
+def search(
+    body: SearchRequest, pipeline: PipelineDep, snapshot: SnapshotDep, settings: SettingsDep
+) -> SearchResponse:
+    check_limits(settings, body.query, body.limit, body.top_k_videos)
+    return pipeline.search(body, snapshot)
+
+
+@router.post("/search/videos", summary="Videos matching a sentence (stage 1 only)")
+def search_videos(
+    body: VideoSearchRequest, pipeline: PipelineDep, snapshot: SnapshotDep, settings: SettingsDep
+) -> VideoSearchResponse:
+    check_limits(settings, body.query, top_k=body.limit)
+    return pipeline.search_videos(body, snapshot)
+
+
+@router.post("/videos/{video_id}/localize", summary="Moments matching a sentence in one video (stage 2 only)")
+def localize(
+    video_id: str, body: LocalizeRequest, pipeline: PipelineDep, snapshot: SnapshotDep, settings: SettingsDep
+) -> SearchResponse:
+    check_limits(settings, body.query, body.limit)
+    return pipeline.localize(video_id, body, snapshot)

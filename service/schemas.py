@@ -1,0 +1,150 @@
+"""Request and response bodies of the HTTP API (the contract in openapi.yaml); unknown fields are refused."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.settings import MAX_LIMIT, MAX_QUERY_CHARS, MAX_TOP_K_VIDEOS
+
+VideoId = str
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MomentBounds(Strict):
+    min_seconds: float | None = Field(None, ge=0, le=86_400, description="Shortest moment to return.")
+    max_seconds: float | None = Field(None, gt=0, le=86_400, description="Longest moment to return.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MomentBounds:
+        if (
+            self.min_seconds is not None
+            and self.max_seconds is not None
+            and self.min_seconds > self.max_seconds
+        ):
+            raise ValueError("min_seconds must not exceed max_seconds")
+        return self
+
+
+class SearchRequest(MomentBounds):
+    query: str = Field(
+        ..., min_length=1, max_length=MAX_QUERY_CHARS, description="What happens in the moment."
+    )
+    top_k_videos: int = Field(100, ge=1, le=MAX_TOP_K_VIDEOS, description="Stage-1 candidate videos.")
+    limit: int = Field(10, ge=1, le=MAX_LIMIT, description="Moments to return.")
+    video_ids: list[VideoId] | None = Field(
+        None, min_length=1, max_length=MAX_TOP_K_VIDEOS, description="Search only these videos."
+    )
+
+
+class VideoSearchRequest(Strict):
+    query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
+    limit: int = Field(10, ge=1, le=MAX_TOP_K_VIDEOS, description="Videos to return.")
+
+
+class LocalizeRequest(MomentBounds):
+    query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
+    limit: int = Field(10, ge=1, le=MAX_LIMIT, description="Moments to return.")
+
+
+class Timings(BaseModel):
+    encode_ms: float = 0.0
+    stage1_ms: float = 0.0
+    stage2_ms: float = 0.0
+
+
+class Moment(BaseModel):
+    video_id: VideoId
+    start: float = Field(description="Seconds from the start of the video.")
+    end: float = Field(description="Seconds; end > start.")
+    score: float = Field(
+        description="Combined score in (0, 1]: video probability among the candidates x moment."
+    )
+    video_score: float = Field(description="Stage-1 similarity of the query to the video (cosine).")
+    moment_score: float = Field(description="Moment head score of the span in (0, 1].")
+
+
+class VideoHit(BaseModel):
+    video_id: VideoId
+    score: float = Field(description="Stage-1 similarity of the query to the video (cosine).")
+
+
+class Answer(BaseModel):
+    took_ms: float
+    snapshot: str = Field(description="Version of the snapshot that answered.")
+    cached: bool
+    timings: Timings
+
+
+class SearchResponse(Answer):
+    moments: list[Moment]
+
+
+class VideoSearchResponse(Answer):
+    videos: list[VideoHit]
+
+
+class Video(BaseModel):
+    video_id: VideoId
+    duration: float
+    n_clips: int
+    clip_seconds: float
+    metadata: dict[str, Any]
+
+
+class VideoPage(BaseModel):
+    videos: list[Video]
+    total: int
+    offset: int
+    limit: int
+    snapshot: str
+
+
+class Deleted(BaseModel):
+    deleted: VideoId
+    snapshot: str = Field(description="The new snapshot version, already being served.")
+
+
+class IndexJobRequest(Strict):
+    paths: list[str] = Field(
+        ...,
+        min_length=1,
+        max_length=10_000,
+        description="Files or folders inside an allowed root; relative paths are taken from the first root.",
+    )
+
+
+JobState = Literal["queued", "started", "finished", "failed", "stopped", "canceled", "deferred", "scheduled"]
+
+
+class IndexJob(BaseModel):
+    id: str
+    state: JobState
+    progress: float | None = Field(None, description="Fraction of the sources done, 0..1, when known.")
+    message: str | None = None
+    error: str | None = Field(None, description="Why the job failed.")
+    report: dict[str, Any] | None = Field(None, description="The indexing report once finished.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "degraded", "not_ready"]
+    snapshot: str | None
+    redis: Literal["ok", "down"]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

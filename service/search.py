@@ -1,0 +1,288 @@
+"""The two-stage search pipeline, a plain object callable without HTTP.
+
+1. encode: text encoder + `encode_query` -> one L2-normalised query vector (cached in Redis by model
+   fingerprint and normalised query text);
+2. stage 1: the top-K candidate videos from FAISS. `segments` mode (the default, as HERO/XML): a video's
+   score is its best segment similarity; `video` mode: the similarity of its one video vector;
+3. stage 2: the B/E/O moment head over every candidate's clip vectors in one padded batch, decoded into spans
+   (per-video NMS happens in `decode_moments`; spans of different videos never overlap);
+4. ranking: score = exp((s_v - s_max) / T) x m, where s_v is the stage-1 score of the span's video, s_max the
+   best candidate's and m the span's moment score in (0, 1]. That is the softmax of the video scores over the
+   candidates (temperature T) times the moment score, rescaled so the best video has weight 1: the ranking
+   is the softmax one, and a score does not shrink just because more candidates were asked for.
+
+Whole responses are cached too, keyed by snapshot version, model fingerprint and the normalised request.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from indexer.snapshot import Snapshot, VideoNotFoundError
+from models.model import KairosModel
+from models.moment import decode_moments, spans_to_seconds
+from service.cache import Cache, cache_key
+from service.errors import ApiError
+from service.metrics import Metrics
+from service.schemas import (
+    Answer,
+    LocalizeRequest,
+    Moment,
+    MomentBounds,
+    SearchRequest,
+    SearchResponse,
+    Timings,
+    VideoHit,
+    VideoSearchRequest,
+    VideoSearchResponse,
+)
+from service.settings import Settings
+
+NMS_IOU = 0.5
+A = TypeVar("A", bound=Answer)
+
+
+def normalise_query(query: str) -> str:
+    """Unicode NFKC and single spaces: requests that differ only there share cache entries."""
+    return " ".join(unicodedata.normalize("NFKC", query).split())
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Stage-1 result: video indices [K] into the snapshot and their scores [K], best first."""
+
+    idx: np.ndarray
+    scores: np.ndarray
+
+
+class _Clock:
+    """Per-stage wall times in milliseconds, also observed in the stage histogram."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.timings = Timings()
+
+    def run(self, stage: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - start
+        self.metrics.stage_seconds.labels(stage=stage).observe(elapsed)
+        setattr(self.timings, f"{stage}_ms", round(elapsed * 1000, 3))
+        return result
+
+
+class SearchPipeline:
+    """Query -> moments; the snapshot is passed per call, so a reload never changes a call in flight."""
+
+    def __init__(
+        self,
+        model: KairosModel,
+        fingerprint: str,
+        cache: Cache,
+        metrics: Metrics,
+        settings: Settings,
+    ) -> None:
+        self.model = model.eval()
+        self.fingerprint = fingerprint
+        self.cache = cache
+        self.metrics = metrics
+        self.stage1_mode = settings.stage1
+        self.temperature = settings.softmax_temperature
+
+    # -- stages -------------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def encode(self, query: str) -> np.ndarray:
+        """The query vector [D] float32 (from the cache when it is there)."""
+        text = normalise_query(query)
+        key = cache_key("qvec", self.fingerprint, text)
+        cached = self.cache.get_vector(key, self.model.config.dim)
+        if cached is not None:
+            return cached
+        vector = self.model.encode_query(self.model.text_encoder([text]))[0].float().cpu().numpy()
+        self.cache.set_vector(key, vector)
+        return np.asarray(vector, dtype=np.float32)
+
+    def stage1(
+        self, snapshot: Snapshot, q: np.ndarray, k: int, video_ids: list[str] | None = None
+    ) -> Candidates:
+        """Top-k candidate videos for the query vector [D], optionally only among `video_ids`."""
+        if video_ids is not None:
+            return self._score_videos(snapshot, q, k, video_ids)
+        queries = q[None, :]
+        if self.stage1_mode == "segments":
+            scores, idx = snapshot.top_videos(queries, k)
+        else:
+            scores, idx = snapshot.search_videos(queries, k)
+        found = idx[0] >= 0
+        return Candidates(idx[0][found], scores[0][found])
+
+    def _score_videos(self, snapshot: Snapshot, q: np.ndarray, k: int, video_ids: list[str]) -> Candidates:
+        """Exact stage-1 scores of the given videos (a filter must not depend on FAISS recall)."""
+        idx, scores = [], []
+        for position, video_id in enumerate(dict.fromkeys(video_ids)):
+            try:
+                record = snapshot.record(video_id)
+            except VideoNotFoundError:
+                raise ApiError(
+                    422, "unknown_video", f"video {video_id!r} is not indexed", f"video_ids.{position}"
+                ) from None
+            vectors = record.segments if self.stage1_mode == "segments" else record.video_vector[None, :]
+            idx.append(snapshot.index_of(video_id))
+            scores.append(float(np.max(np.asarray(vectors, dtype=np.float32) @ q)) if len(vectors) else -1.0)
+        order = np.argsort(-np.asarray(scores), kind="stable")[:k]
+        return Candidates(np.asarray(idx, dtype=np.int64)[order], np.asarray(scores, dtype=np.float32)[order])
+
+    @torch.inference_mode()
+    def stage2(
+        self, snapshot: Snapshot, q: np.ndarray, candidates: Candidates, limit: int, bounds: MomentBounds
+    ) -> list[Moment]:
+        """Moments of the candidate videos, ranked by the combined score, at most `limit`."""
+        if len(candidates.idx) == 0:
+            return []
+        clip_seconds = snapshot.manifest.clip_seconds
+        min_clips, max_clips = clip_bounds(bounds, clip_seconds)
+        vectors = [snapshot.clip_vectors_at(int(i)) for i in candidates.idx]
+        lengths = [len(v) for v in vectors]
+        width = max(lengths)
+        clips = np.zeros((len(vectors), width, snapshot.manifest.dim), dtype=np.float32)  # [K, C, D]
+        mask = np.zeros((len(vectors), width), dtype=bool)  # [K, C]
+        for row, (vec, n) in enumerate(zip(vectors, lengths, strict=True)):
+            clips[row, :n] = vec
+            mask[row, :n] = True
+        device = self.model.device
+        query = torch.tensor(q, dtype=torch.float32, device=device).expand(len(vectors), -1)
+        unary, pair = self.model.moment_head(
+            query, torch.from_numpy(clips).to(device), torch.from_numpy(mask).to(device)
+        )
+        unary, pair = unary.float().cpu(), pair.float().cpu()
+        scores = candidates.scores.astype(np.float64)
+        weights = np.exp((scores - scores.max()) / self.temperature)
+        moments: list[Moment] = []
+        for row, n in enumerate(lengths):
+            if n < min_clips:
+                continue
+            video = snapshot.video_at(int(candidates.idx[row]))
+            spans = decode_moments(
+                unary[row, :n], pair[row, : max(n - 1, 0)], limit, min_clips, min(max_clips, n), NMS_IOU
+            )
+            for span in spans:
+                start, end = spans_to_seconds(span, clip_seconds, video.duration)
+                if end <= start or not in_bounds(end - start, bounds):
+                    continue
+                moments.append(
+                    Moment(
+                        video_id=video.video_id,
+                        start=round(start, 3),
+                        end=round(end, 3),
+                        score=float(weights[row] * span.score),
+                        video_score=float(candidates.scores[row]),
+                        moment_score=float(span.score),
+                    )
+                )
+        moments.sort(key=lambda m: -m.score)
+        return moments[:limit]
+
+    # -- requests -----------------------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest, snapshot: Snapshot) -> SearchResponse:
+        """Both stages over the whole snapshot (or the `video_ids` given)."""
+
+        def compute(clock: _Clock) -> SearchResponse:
+            q = clock.run("encode", lambda: self.encode(request.query))
+            candidates = clock.run(
+                "stage1", lambda: self.stage1(snapshot, q, request.top_k_videos, request.video_ids)
+            )
+            moments = clock.run(
+                "stage2", lambda: self.stage2(snapshot, q, candidates, request.limit, request)
+            )
+            return SearchResponse(
+                moments=moments, took_ms=0, snapshot=snapshot.version, cached=False, timings=clock.timings
+            )
+
+        return self._answer("search", request.model_dump(), snapshot, SearchResponse, compute)
+
+    def search_videos(self, request: VideoSearchRequest, snapshot: Snapshot) -> VideoSearchResponse:
+        """Stage 1 only: the best videos for the query."""
+
+        def compute(clock: _Clock) -> VideoSearchResponse:
+            q = clock.run("encode", lambda: self.encode(request.query))
+            candidates = clock.run("stage1", lambda: self.stage1(snapshot, q, request.limit))
+            hits = [
+                VideoHit(video_id=snapshot.video_ids[int(i)], score=float(s))
+                for i, s in zip(candidates.idx, candidates.scores, strict=True)
+            ]
+            return VideoSearchResponse(
+                videos=hits, took_ms=0, snapshot=snapshot.version, cached=False, timings=clock.timings
+            )
+
+        return self._answer("videos", request.model_dump(), snapshot, VideoSearchResponse, compute)
+
+    def localize(self, video_id: str, request: LocalizeRequest, snapshot: Snapshot) -> SearchResponse:
+        """Stage 2 in one video: its moments ranked by the moment score (the only candidate has weight 1)."""
+        snapshot.index_of(video_id)  # VideoNotFoundError -> 404 before any work
+
+        def compute(clock: _Clock) -> SearchResponse:
+            q = clock.run("encode", lambda: self.encode(request.query))
+            candidates = clock.run("stage1", lambda: self.stage1(snapshot, q, 1, [video_id]))
+            moments = clock.run(
+                "stage2", lambda: self.stage2(snapshot, q, candidates, request.limit, request)
+            )
+            return SearchResponse(
+                moments=moments, took_ms=0, snapshot=snapshot.version, cached=False, timings=clock.timings
+            )
+
+        payload = request.model_dump() | {"video_id": video_id}
+        return self._answer("localize", payload, snapshot, SearchResponse, compute)
+
+    def _answer(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        snapshot: Snapshot,
+        model: type[A],
+        compute: Callable[[_Clock], A],
+    ) -> A:
+        """Serve from the response cache, or compute and store; `took_ms` is always this call's time."""
+        start = time.perf_counter()
+        payload = payload | {"query": normalise_query(payload["query"])}
+        key = cache_key(kind, snapshot.version, self.fingerprint, self.stage1_mode, self.temperature, payload)
+        stored = self.cache.get_json(key)
+        if stored is not None:
+            answer = model.model_validate(stored | {"cached": True, "timings": Timings().model_dump()})
+        else:
+            clock = _Clock(self.metrics)
+            answer = compute(clock)
+            self.cache.set_json(key, answer.model_dump(mode="json"))
+        elapsed = time.perf_counter() - start
+        self.metrics.stage_seconds.labels(stage="total").observe(elapsed)
+        answer.took_ms = round(elapsed * 1000, 3)
+        return answer
+
+
+def clip_bounds(bounds: MomentBounds, clip_seconds: float) -> tuple[int, int]:
+    """Span length limits in clips for the decoder; refuses a maximum shorter than one clip."""
+    if bounds.max_seconds is not None and bounds.max_seconds < clip_seconds:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"max_seconds must be at least one clip ({clip_seconds:g} s): moments are whole clips",
+            "max_seconds",
+        )
+    min_clips = max(1, math.ceil((bounds.min_seconds or 0.0) / clip_seconds - 1e-9))
+    max_clips = math.floor(bounds.max_seconds / clip_seconds + 1e-9) if bounds.max_seconds else 1_000_000
+    return min_clips, max(min_clips, max_clips)
+
+
+def in_bounds(seconds: float, bounds: MomentBounds) -> bool:
+    low = bounds.min_seconds or 0.0
+    high = bounds.max_seconds if bounds.max_seconds is not None else math.inf
+    return low - 1e-6 <= seconds <= high + 1e-6

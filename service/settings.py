@@ -1,0 +1,78 @@
+"""Service settings: one class, read from `KAIROS_*` environment variables, validated at start-up."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Hard caps of the HTTP schema (the contract in openapi.yaml); settings may only lower them.
+MAX_QUERY_CHARS = 500
+MAX_TOP_K_VIDEOS = 1000
+MAX_LIMIT = 100
+
+Stage1Mode = Literal["segments", "video"]
+
+
+class Settings(BaseSettings):
+    """Everything the API and the worker need; `KAIROS_SNAPSHOT_ROOT=/data/index` sets `snapshot_root`."""
+
+    model_config = SettingsConfigDict(env_prefix="KAIROS_", extra="forbid", frozen=True)
+
+    snapshot_root: Path = Path("index")
+    model: str = "kairos-tiny"
+    device: str = "cpu"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_timeout_s: float = Field(0.1, gt=0, le=5, description="Socket and connect timeout of every call.")
+    redis_retry_s: float = Field(1.0, ge=0, le=60, description="After a Redis error, skip Redis this long.")
+    api_key: SecretStr | None = None
+    allowed_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Folders index jobs may read."
+    )
+    cache_ttl_s: int = Field(3600, ge=0, le=30 * 24 * 3600, description="0 disables the response cache.")
+    max_query_chars: int = Field(MAX_QUERY_CHARS, ge=1, le=MAX_QUERY_CHARS)
+    max_top_k_videos: int = Field(MAX_TOP_K_VIDEOS, ge=1, le=MAX_TOP_K_VIDEOS)
+    max_limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT)
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_in_flight: int = Field(64, ge=1, le=10_000, description="Requests served at once; more get 503.")
+    reload_interval_s: float = Field(1.0, gt=0, le=3600, description="How often CURRENT is polled.")
+    stage1: Stage1Mode = "segments"
+    softmax_temperature: float = Field(0.1, gt=0, le=10, description="Of the video scores in the ranking.")
+    queue_name: str = "kairos-index"
+    job_timeout_s: int = Field(6 * 3600, ge=10)
+    index_workers: int = Field(1, ge=1, le=64)
+
+    @field_validator("allowed_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        """Accept `KAIROS_ALLOWED_ROOTS=/a:/b` (or a comma list) besides a JSON list."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part for part in value.replace(",", ":").split(":") if part.strip()]
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _check_roots(self) -> Settings:
+        for root in self.allowed_roots:
+            if not root.is_absolute():
+                raise ValueError(f"allowed_roots must be absolute paths, got {str(root)!r}")
+        return self
+
+    def allowed(self, key: str | None) -> bool:
+        """Whether a presented API key opens the write endpoints (always, when no key is configured)."""
+        if self.api_key is None:
+            return True
+        expected = self.api_key.get_secret_value().encode()
+        return key is not None and hmac.compare_digest(key.encode(), expected)

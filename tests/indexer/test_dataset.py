@@ -1,0 +1,136 @@
+"""A tiny synthetic corpus → training tensors: clips, spans, subtitle pseudo-queries, cache, bad files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import indexer.dataset as dataset
+from indexer.dataset import build_dataset, clip_span, read_annotations
+from indexer.subtitles import read_subtitles
+from indexer.synth import SynthConfig, generate_corpus
+from models.model import KairosModel
+from models.registry import create_model
+from tests.factories import write_garbage_mp4
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    generate_corpus(
+        out, SynthConfig(videos=3, seed=3, width=128, height=96, min_duration=10, max_duration=12)
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def model() -> KairosModel:
+    torch.manual_seed(0)
+    return create_model("kairos-tiny")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (0.0, 1.5, (0, 0)),
+        (0.7, 2.9, (0, 1)),
+        (1.5, 3.0, (1, 1)),
+        (1.6, 3.1, (1, 2)),
+        (4.0, 4.0, (2, 2)),  # empty span: one clip
+        (10.0, 99.0, (6, 7)),  # clamped to the last clip
+    ],
+)
+def test_clip_span(start: float, end: float, expected: tuple[int, int]) -> None:
+    assert clip_span(start, end, 1.5, 8) == expected
+
+
+def test_corpus_becomes_tensors_and_the_cache_is_reused(
+    corpus: Path, model: KairosModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    annotations = corpus / "annotations" / "train.jsonl"
+    rows = read_annotations(annotations)
+    data = build_dataset(corpus, annotations, model, cache_dir=tmp_path)
+
+    names = sorted({row["vid_name"] for row in rows})
+    assert [v.name for v in data.videos] == names
+    for video in data.videos:
+        assert video.n_clips == math.ceil(video.duration / 1.5)
+        assert video.frames.shape == (video.n_clips, 3, 96, 128, 3) and video.frames.dtype == torch.uint8
+        assert video.frame_mask.shape == (video.n_clips, 3) and bool(video.frame_mask[:, 0].all())
+        assert video.sub_tokens.shape == (video.n_clips, 16, 384) and video.sub_mask.shape == (
+            video.n_clips,
+            16,
+        )
+        cues = read_subtitles(corpus / "videos" / f"{video.name}.srt")
+        assert bool(video.sub_mask.any()) == bool(cues)
+
+    q = data.queries
+    assert len(q) == len(rows) and q.kind == [row["type"] for row in rows]
+    assert q.text.tokens.shape[:2] == q.text.mask.shape and q.text.pooled.shape == (len(rows), 384)
+    for i, row in enumerate(rows):
+        video = data.videos[int(q.video[i])]
+        assert video.name == row["vid_name"]
+        assert tuple(q.span[i].tolist()) == clip_span(row["ts"][0], row["ts"][1], 1.5, video.n_clips)
+        assert q.seconds[i].tolist() == pytest.approx(row["ts"])
+
+    lines = [
+        (v, cue)
+        for v, video in enumerate(data.videos)
+        for cue in read_subtitles(corpus / "videos" / f"{video.name}.srt")
+    ]
+    assert len(data.pseudo) == len(lines) and set(data.pseudo.kind) <= {"sub"}
+    for i, (v, cue) in enumerate(lines):
+        assert int(data.pseudo.video[i]) == v
+        assert tuple(data.pseudo.span[i].tolist()) == clip_span(
+            cue.start, cue.end, 1.5, data.videos[v].n_clips
+        )
+
+    def no_decoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("decoded again although the frames are cached")
+
+    monkeypatch.setattr(dataset, "iter_clips", no_decoding)
+    monkeypatch.setattr(dataset.VideoEncoder, "text_tokens", no_decoding)
+    monkeypatch.setattr(type(model), "text_encoder", property(no_decoding))
+    again = build_dataset(corpus, annotations, model, cache_dir=tmp_path)
+    for first, second in zip(data.videos, again.videos, strict=True):
+        assert torch.equal(first.frames, second.frames) and torch.equal(first.sub_tokens, second.sub_tokens)
+    assert torch.equal(data.queries.text.tokens, again.queries.text.tokens)
+    assert len(list((tmp_path / "frames").glob("*.npz"))) == len(names)
+
+
+def test_unreadable_video_is_skipped_with_its_queries(
+    corpus: Path, model: KairosModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    copy = tmp_path / "corpus"
+    shutil.copytree(corpus, copy)
+    rows = read_annotations(copy / "annotations" / "train.jsonl")
+    broken = sorted({row["vid_name"] for row in rows})[0]
+    write_garbage_mp4(copy / "videos" / f"{broken}.mp4")
+    missing = {
+        "vid_name": "synth_99999",
+        "duration": 9.0,
+        "ts": [1, 2],
+        "desc": "nothing",
+        "type": "v",
+        "desc_id": 1,
+    }
+    with (copy / "annotations" / "train.jsonl").open("a") as handle:
+        handle.write(json.dumps(missing) + "\n")
+
+    with caplog.at_level(logging.WARNING, logger="indexer.dataset"):
+        data = build_dataset(copy, copy / "annotations" / "train.jsonl", model, cache_dir=tmp_path / "cache")
+    assert broken not in [v.name for v in data.videos]
+    assert len(data.queries) == sum(row["vid_name"] != broken for row in rows)
+    assert f"skipping video {broken}" in caplog.text and "skipping video synth_99999" in caplog.text
+    val = build_dataset(
+        copy, copy / "annotations" / "val.jsonl", model, tmp_path / "cache", pseudo_queries=False
+    )
+    assert len(val.pseudo) == 0 and val.pseudo.text.tokens.shape == (0, 0, 384)

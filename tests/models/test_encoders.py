@@ -1,0 +1,126 @@
+"""Text encoder on the real MiniLM, the built-in CNN, and the CLIP path through a tiny tower saved to disk."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import CLIPVisionConfig, CLIPVisionModel
+
+from models.config import ModelConfig
+from models.encoders import CLIPBackbone, CNNBackbone, TextEncoder, build_visual
+from models.registry import create_model, get_config
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def text_encoder() -> TextEncoder:
+    return TextEncoder("minilm")
+
+
+def test_text_features_shapes_and_pooling(text_encoder: TextEncoder) -> None:
+    texts = ["a man opens the door", "the chef flips the pancake in a hot pan"]
+    features = text_encoder.encode(texts)
+    b, length, dim = features.tokens.shape
+    assert (b, dim) == (2, 384) == (2, text_encoder.dim)
+    assert features.mask.dtype == torch.bool and features.mask.shape == (2, length)
+    assert features.mask[1].all() and not features.mask[0].all()  # the short text is padded
+    # sentence-transformers: mean over real tokens, then L2 normalisation
+    weights = features.mask.unsqueeze(-1).float()
+    expected = F.normalize((features.tokens * weights).sum(1) / weights.sum(1), dim=-1)
+    torch.testing.assert_close(features.pooled, expected)
+    assert not features.tokens.requires_grad and not text_encoder.model.training
+
+
+def test_text_padding_does_not_change_a_text(text_encoder: TextEncoder) -> None:
+    alone = text_encoder(["a dog runs to the left"])
+    batched = text_encoder(
+        ["a dog runs to the left", "a much longer sentence that forces padding on the first"]
+    )
+    torch.testing.assert_close(batched.pooled[:1], alone.pooled, atol=1e-5, rtol=1e-4)
+
+
+def test_similar_sentences_are_closer(text_encoder: TextEncoder) -> None:
+    pooled = text_encoder(
+        ["a red ball moves to the left", "the red ball is moving left", "stock prices fell sharply today"]
+    ).pooled
+    assert float(pooled[0] @ pooled[1]) > float(pooled[0] @ pooled[2]) + 0.2
+
+
+def test_empty_batch(text_encoder: TextEncoder) -> None:
+    features = text_encoder([])
+    assert features.pooled.shape == (0, 384) and features.tokens.shape[0] == 0
+
+
+def test_cnn_shape_size_and_spatial_sensitivity() -> None:
+    torch.manual_seed(0)
+    config = ModelConfig()
+    cnn = build_visual("cnn", config).eval()
+    assert isinstance(cnn, CNNBackbone)
+    assert sum(p.numel() for p in cnn.parameters()) <= 2_000_000
+    frames = torch.zeros(2, 96, 128, 3, dtype=torch.uint8)
+    frames[0, 40:56, 10:26] = 255  # the same white square, left ...
+    frames[1, 40:56, 100:116] = 255  # ... and right
+    with torch.no_grad():
+        feats = cnn.encode(frames)
+        resized = cnn.encode(torch.zeros(1, 240, 320, 3, dtype=torch.uint8))  # other sizes are resized
+    assert feats.shape == (2, config.visual_dim) and resized.shape == (1, config.visual_dim)
+    assert float(F.cosine_similarity(feats[0], feats[1], dim=0)) < 0.99
+
+
+def test_unknown_visual_spec() -> None:
+    with pytest.raises(ValueError, match="unknown visual backbone"):
+        build_visual("resnet", ModelConfig())
+    with pytest.raises(ValueError, match="unknown visual backbone"):
+        ModelConfig(visual="clip:")
+
+
+def tiny_clip_dir(root: Path) -> Path:
+    """A tiny random CLIP vision tower saved the way transformers saves one."""
+    torch.manual_seed(0)
+    vision = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+    )
+    CLIPVisionModel(vision).save_pretrained(root / "clip")
+    return root / "clip"
+
+
+def tiny_clip_config(clip_dir: Path) -> ModelConfig:
+    return dataclasses.replace(get_config("kairos-tiny"), name="tiny-clip", visual=f"clip:{clip_dir}")
+
+
+def test_clip_loads_from_a_directory(tmp_path: Path) -> None:
+    clip_dir = tiny_clip_dir(tmp_path)
+    model = create_model(tiny_clip_config(clip_dir)).eval()
+    backbone = model.visual
+    assert isinstance(backbone, CLIPBackbone)
+    assert model.config.clip_vision is not None and model.config.clip_vision["hidden_size"] == 32
+    saved = CLIPVisionModel.from_pretrained(clip_dir)
+    for key, value in saved.state_dict().items():
+        torch.testing.assert_close(backbone.tower.state_dict()[key], value)  # the real weights, not random
+    frames = torch.randint(0, 256, (4, 96, 128, 3), dtype=torch.uint8)
+    pixels = backbone.preprocess(frames)
+    assert pixels.shape == (4, 3, 32, 32)
+    grey = backbone.preprocess(torch.full((1, 96, 128, 3), 123, dtype=torch.uint8))
+    torch.testing.assert_close(grey[0, :, 0, 0], (123 / 255 - backbone.mean.view(3)) / backbone.std.view(3))
+    assert model.encode_frames(frames).shape == (4, model.config.visual_dim)
+    # the tower is frozen and stays in eval mode; the projection trains
+    model.train()
+    assert not backbone.tower.training and backbone.proj.training
+    assert not any(p.requires_grad for p in backbone.tower.parameters())
+    assert all(p.requires_grad for p in backbone.proj.parameters())
+
+
+def test_clip_b32_registry_shape_is_random_and_offline() -> None:
+    config = get_config("kairos-clip-b32")
+    assert config.clip_vision is not None and config.clip_vision["patch_size"] == 32
+    assert config.clip_vision["hidden_size"] == 768 and config.clip_vision["num_hidden_layers"] == 12

@@ -1,0 +1,186 @@
+"""Hierarchical encoder: shapes, masks, windowed attention, segments, pooling, and that the model trains."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from models.config import ModelConfig
+from models.encoders import TextFeatures
+from models.model import KairosModel
+from models.registry import create_model, get_config
+
+torch.set_num_threads(1)
+ATOL = 1e-5
+
+
+def tiny(**changes: object) -> KairosModel:
+    torch.manual_seed(0)
+    config = dataclasses.replace(get_config("kairos-tiny"), **changes)  # type: ignore[arg-type]
+    return create_model(config).eval()
+
+
+def text_features(b: int, length: int, dim: int = 384, seed: int = 0) -> TextFeatures:
+    gen = torch.Generator().manual_seed(seed)
+    tokens = torch.randn(b, length, dim, generator=gen)
+    mask = torch.ones(b, length, dtype=torch.bool)
+    return TextFeatures(tokens, mask, F.normalize(tokens.mean(1), dim=-1))
+
+
+def test_clip_level_shapes_and_padding() -> None:
+    model = tiny()
+    c = model.config
+    frames, subs = torch.randn(5, 2, c.visual_dim), torch.randn(5, 4, c.text_dim)
+    base = model.clip_level(
+        frames, torch.ones(5, 2, dtype=torch.bool), subs, torch.ones(5, 4, dtype=torch.bool)
+    )
+    assert base.shape == (5, c.hidden)
+    # one extra padding frame and two extra padding tokens, filled with noise
+    padded_frames = torch.cat([frames, torch.randn(5, 1, c.visual_dim)], dim=1)
+    padded_subs = torch.cat([subs, torch.randn(5, 2, c.text_dim)], dim=1)
+    frame_mask = torch.tensor([True, True, False]).expand(5, 3)
+    sub_mask = torch.tensor([True] * 4 + [False] * 2).expand(5, 6)
+    padded = model.clip_level(padded_frames, frame_mask, padded_subs, sub_mask)
+    torch.testing.assert_close(padded, base, atol=ATOL, rtol=1e-4)
+
+
+def test_clip_level_without_subtitles_ignores_them() -> None:
+    model = tiny(use_subtitles=False)
+    frames, mask = torch.randn(3, 3, 32), torch.ones(3, 3, dtype=torch.bool)
+    a = model.clip_level(frames, mask, torch.randn(3, 4, 384), torch.ones(3, 4, dtype=torch.bool))
+    b = model.clip_level(frames, mask, None, None)
+    torch.testing.assert_close(a, b)
+
+
+def test_same_seed_same_outputs() -> None:
+    frames = torch.randint(0, 256, (6, 96, 128, 3), dtype=torch.uint8)
+    a, b = tiny().encode_frames(frames), tiny().encode_frames(frames)
+    assert torch.equal(a, b)
+
+
+def test_windowed_equals_full_attention_when_short() -> None:
+    model = tiny()  # window 8
+    states, mask = torch.randn(2, 8, 32), torch.ones(2, 8, dtype=torch.bool)
+    mask[1, 6:] = False
+    full = F.normalize(model.hero.out_proj(model.hero.temporal(states, mask)), dim=-1)
+    out = model.video_level(states, mask)
+    assert out.shape == (2, 8, model.config.dim)
+    torch.testing.assert_close(out[0], full[0], atol=ATOL, rtol=1e-4)
+    torch.testing.assert_close(out[1, :6], full[1, :6], atol=ATOL, rtol=1e-4)
+    torch.testing.assert_close(out.norm(dim=-1), torch.ones(2, 8))
+
+
+def test_video_level_padding_and_locality() -> None:
+    model = tiny()  # window 8, stride 4
+    long, short = torch.randn(1, 30, 32), torch.randn(1, 5, 32)
+    alone_long = model.video_level(long, torch.ones(1, 30, dtype=torch.bool))
+    alone_short = model.video_level(short, torch.ones(1, 5, dtype=torch.bool))
+    batch = torch.cat([long, F.pad(short, (0, 0, 0, 25))])  # [2,30,32]
+    mask = torch.zeros(2, 30, dtype=torch.bool)
+    mask[0], mask[1, :5] = True, True
+    batched = model.video_level(batch, mask)
+    torch.testing.assert_close(batched[0], alone_long[0], atol=ATOL, rtol=1e-4)
+    torch.testing.assert_close(batched[1, :5], alone_short[0], atol=ATOL, rtol=1e-4)
+    # local attention: changing the first clip leaves far clips untouched
+    changed = long.clone()
+    changed[0, 0] = torch.randn(32)
+    moved = model.video_level(changed, torch.ones(1, 30, dtype=torch.bool))
+    assert not torch.allclose(moved[0, 0], alone_long[0, 0])
+    torch.testing.assert_close(moved[0, 16:], alone_long[0, 16:])
+
+
+def test_video_level_two_hours_bounded() -> None:
+    model = tiny(window=64)
+    with torch.no_grad():
+        out = model.video_level(torch.randn(1, 4800, 32), torch.ones(1, 4800, dtype=torch.bool))
+    assert out.shape == (1, 4800, 32) and torch.isfinite(out).all()
+
+
+def test_video_level_without_temporal_only_projects() -> None:
+    model = tiny(use_temporal=False)
+    states = torch.randn(1, 12, 32)
+    out = model.video_level(states, torch.ones(1, 12, dtype=torch.bool))
+    torch.testing.assert_close(out, F.normalize(model.hero.out_proj(states), dim=-1))
+
+
+def test_segments_ranges_and_vectors() -> None:
+    model = tiny()  # scales [2, 4]
+    clips = F.normalize(torch.randn(7, 32), dim=-1)
+    vectors, ranges = model.segments(clips)
+    expected = [(0, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7), (0, 4), (2, 6), (4, 7)]
+    assert ranges.dtype == torch.int64 and [tuple(r) for r in ranges.tolist()] == expected
+    torch.testing.assert_close(vectors[-1], F.normalize(clips[4:7].mean(0), dim=0))
+    short_vectors, short = model.segments(clips[:1])
+    assert short.tolist() == [[0, 1]] and short_vectors.shape == (1, 32)
+    assert model.segments(torch.randn(100, 32))[1].shape[0] <= 200
+
+
+def test_video_vector_masks_and_normalises() -> None:
+    model = tiny()
+    clips = F.normalize(torch.randn(1, 6, 32), dim=-1)
+    padded = torch.cat([clips, torch.randn(1, 3, 32)], dim=1)
+    mask = torch.tensor([[True] * 6 + [False] * 3])
+    a = model.video_vector(clips, torch.ones(1, 6, dtype=torch.bool))
+    torch.testing.assert_close(model.video_vector(padded, mask), a)
+    assert a.shape == (1, 32)
+    torch.testing.assert_close(a.norm(dim=-1), torch.ones(1))
+
+
+def test_encode_query_masks_tokens() -> None:
+    model = tiny()
+    text = text_features(2, 5)
+    q = model.encode_query(text)
+    assert q.shape == (2, 32)
+    torch.testing.assert_close(q.norm(dim=-1), torch.ones(2))
+    mask = torch.cat([text.mask, torch.zeros(2, 3, dtype=torch.bool)], dim=1)
+    padded = TextFeatures(torch.cat([text.tokens, torch.randn(2, 3, 384)], dim=1), mask, text.pooled)
+    torch.testing.assert_close(model.encode_query(padded), q)
+
+
+def test_encode_video_chunks_and_matches_batched_path() -> None:
+    model = tiny()
+    frames, frame_mask = torch.randn(20, 3, 32), torch.ones(20, 3, dtype=torch.bool)
+    subs, sub_mask = torch.randn(20, 4, 384), torch.ones(20, 4, dtype=torch.bool)
+    enc = model.encode_video(frames, frame_mask, subs, sub_mask, chunk=7)
+    assert enc.clips.shape == (20, 32) and enc.video.shape == (32,)
+    assert enc.segments.shape[0] == enc.segment_ranges.shape[0]
+    states = model.clip_level(frames, frame_mask, subs, sub_mask)
+    clips = model.video_level(states[None], torch.ones(1, 20, dtype=torch.bool))[0]
+    torch.testing.assert_close(enc.clips, clips, atol=ATOL, rtol=1e-4)
+    assert model.hero.mask_embedding.shape == (model.config.hidden,)
+
+
+def test_a_few_steps_lower_query_video_infonce() -> None:
+    """The whole path (pixels -> CNN -> clip level -> video level -> video vector) trains."""
+    torch.manual_seed(0)
+    model = create_model(get_config("kairos-tiny")).train()
+    n_videos, n_clips, f = 4, 2, 2
+    frames = torch.randint(0, 256, (n_videos * n_clips * f, 96, 128, 3), dtype=torch.uint8)
+    subs, sub_mask = (
+        torch.randn(n_videos * n_clips, 4, 384),
+        torch.ones(n_videos * n_clips, 4, dtype=torch.bool),
+    )
+    queries = text_features(n_videos, 6, seed=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(8):
+        feats = model.encode_frames(frames).view(n_videos * n_clips, f, -1)  # [V*C*F,Dv] -> [V*C,F,Dv]
+        states = model.clip_level(feats, torch.ones(n_videos * n_clips, f, dtype=torch.bool), subs, sub_mask)
+        mask = torch.ones(n_videos, n_clips, dtype=torch.bool)
+        clips = model.video_level(states.view(n_videos, n_clips, -1), mask)  # [V*C,H] -> [V,C,H]
+        scores = model.encode_query(queries) @ model.video_vector(clips, mask).T / 0.1  # [Q,V]
+        loss = F.cross_entropy(scores, torch.arange(n_videos))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0] - 0.3
+
+
+def test_config_json_round_trip_and_hash() -> None:
+    config = get_config("kairos-small")
+    assert ModelConfig.from_json(config.to_json()) == config
+    assert dataclasses.replace(config, name="other", dropout=0.3).config_hash() == config.config_hash()
+    assert dataclasses.replace(config, window=32).config_hash() != config.config_hash()

@@ -1,0 +1,197 @@
+"""The training loop on small random tensors, `kairos-tiny`: losses fall, seeds repeat, resume is exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from models.data import QueryData, TrainData, VideoData
+from models.encoders import TextFeatures
+from models.model import KairosModel
+from models.registry import create_model
+from models.train import TrainConfig, Trainer, predict, retrieval_metrics
+
+torch.set_num_threads(1)
+
+TEXT_DIM = 384
+
+
+def _queries(gen: torch.Generator, video: list[int], spans: list[tuple[int, int]], kind: str) -> QueryData:
+    n, length = len(video), 6
+    mask = torch.arange(length)[None, :] < torch.randint(2, length + 1, (n, 1), generator=gen)
+    return QueryData(
+        text=TextFeatures(
+            tokens=torch.randn(n, length, TEXT_DIM, generator=gen) * mask[..., None],
+            mask=mask,
+            pooled=F.normalize(torch.randn(n, TEXT_DIM, generator=gen), dim=-1),
+        ),
+        video=torch.tensor(video),
+        span=torch.tensor(spans).view(-1, 2),
+        seconds=torch.tensor([(1.5 * s, 1.5 * (e + 1)) for s, e in spans]).view(-1, 2),
+        kind=[kind if kind != "v" else ("v", "t", "vt")[i % 3] for i in range(n)],
+    )
+
+
+def tiny_data(seed: int, n_videos: int = 4, per_video: int = 3, frames: bool = False) -> TrainData:
+    """Each video 4-6 clips, `per_video` queries and 2 subtitle lines; random text features and either
+    random uint8 frames or (faster: no backbone) random `kairos-tiny` frame features [C,3,32]."""
+    gen = torch.Generator().manual_seed(seed)
+    videos, q_video, q_spans, l_video, l_spans = [], [], [], [], []
+    for v in range(n_videos):
+        c = 4 + v % 3
+        frame_mask = torch.ones(c, 3, dtype=torch.bool)
+        frame_mask[-1, 2] = False  # a short last clip
+        sub_mask = torch.arange(5)[None, :] < torch.randint(0, 6, (c, 1), generator=gen)
+        videos.append(
+            VideoData(
+                name=f"v{v}",
+                duration=1.5 * c - 0.5,
+                frames=(
+                    torch.randint(0, 256, (c, 3, 96, 128, 3), generator=gen, dtype=torch.uint8)
+                    if frames
+                    else torch.randn(c, 3, 32, generator=gen)
+                ),
+                frame_mask=frame_mask,
+                sub_tokens=(torch.randn(c, 5, TEXT_DIM, generator=gen) * sub_mask[..., None]).half(),
+                sub_mask=sub_mask,
+            )
+        )
+        for i in range(per_video):
+            start = int(torch.randint(0, c - 1, (1,), generator=gen))
+            q_video.append(v)
+            q_spans.append((start, min(c - 1, start + i % 3)))
+        l_video += [v, v]
+        l_spans += [(0, 1), (c - 2, c - 1)]
+    return TrainData(
+        videos=videos,
+        queries=_queries(gen, q_video, q_spans, "v"),
+        pseudo=_queries(gen, l_video, l_spans, "sub"),
+    )
+
+
+def tiny_model(seed: int = 0) -> KairosModel:
+    torch.manual_seed(seed)
+    return create_model("kairos-tiny")
+
+
+def quiet(**changes: object) -> TrainConfig:
+    defaults: dict[str, object] = {
+        "batch_videos": 2,
+        "lr": 2e-3,
+        "warmup_steps": 1,
+        "progress": False,
+        "sampled_videos": 2,
+        "sampled_queries": 4,
+    }
+    return TrainConfig(**(defaults | changes))  # type: ignore[arg-type]
+
+
+def test_training_steps_lower_the_loss() -> None:
+    trainer = Trainer(tiny_model(), quiet(epochs=6), tiny_data(0))
+    first = trainer.train_epoch()
+    for _ in range(5):
+        last = trainer.train_epoch()
+    assert set(first) == {"video", "clip", "tag", "pair", "vsm", "mfm", "total"}
+    assert last["total"] < 0.8 * first["total"]
+    assert trainer.state.step == 6 * 2
+
+
+@pytest.mark.parametrize("name", ["mfm", "vsm"])
+def test_self_supervised_loss_falls_when_trained_alone(name: str) -> None:
+    trainer = Trainer(tiny_model(), quiet(mfm=name == "mfm", vsm=name == "vsm"), tiny_data(1))
+    trainer.model.train()
+    index = torch.tensor([0, 1, 2, 3])
+    values = []
+    for _ in range(30):
+        loss = trainer.losses(index)[name]
+        trainer.optimizer.zero_grad()
+        loss.backward()
+        trainer.optimizer.step()
+        values.append(float(loss.detach()))
+    assert sum(values[-3:]) / 3 < 0.7 * sum(values[:3]) / 3
+
+
+def test_same_seed_same_losses() -> None:
+    histories = []
+    for _ in range(2):
+        trainer = Trainer(tiny_model(3), quiet(epochs=2, seed=5), tiny_data(2))
+        histories.append(trainer.fit().history)
+    assert histories[0] == histories[1]
+    other = Trainer(tiny_model(3), quiet(epochs=2, seed=6), tiny_data(2)).fit().history
+    assert other != histories[0]
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class _StopAfter(Trainer):
+    """Dies at the start of epoch `stop + 1`, after the checkpoint of epoch `stop` was written."""
+
+    stop = 2
+
+    def train_epoch(self) -> dict[str, float]:
+        if self.state.epoch == self.stop:
+            raise _Interrupted
+        return super().train_epoch()
+
+
+def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path: Path) -> None:
+    config = quiet(epochs=4, freeze_visual_after=1, patience=10)
+    data, val = tiny_data(4, n_videos=2, frames=True), tiny_data(5, n_videos=2, frames=True)
+    whole = Trainer(tiny_model(7), config, data, val)
+    whole.fit(tmp_path / "whole")
+
+    with pytest.raises(_Interrupted):
+        _StopAfter(tiny_model(7), config, data, val).fit(tmp_path / "cut")
+    resumed = Trainer(
+        tiny_model(99), config, data, val
+    )  # other init: everything must come from the checkpoint
+    assert resumed.fit(tmp_path / "cut", resume=tmp_path / "cut" / "last").epoch == 4
+
+    assert resumed.state.step == whole.state.step == 4
+    assert resumed.state.history == whole.state.history
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    assert (tmp_path / "cut" / "last" / "trainer_state.json").is_file()
+
+
+def test_frozen_backbone_stays_fixed() -> None:
+    trainer = Trainer(
+        tiny_model(), quiet(epochs=2, freeze_visual_after=1), tiny_data(6, n_videos=2, frames=True)
+    )
+    trainer.fit()
+    before = {k: v.clone() for k, v in trainer.model.visual.state_dict().items()}
+    trainer.config.epochs = 3
+    trainer.fit()
+    for key, value in trainer.model.visual.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert trainer.data.videos[0].frames.dtype == torch.float32
+
+
+def test_validation_metrics_and_early_stopping() -> None:
+    val = tiny_data(8, n_videos=3)
+    trainer = Trainer(tiny_model(), quiet(epochs=6, patience=1, lr=0.0), tiny_data(7), val)
+    state = trainer.fit()
+    assert state.stopped and state.epoch == 2  # lr 0: nothing improves after the first validation
+    metrics = state.history[0]["metrics"]
+    assert set(metrics) == {
+        "vr_r1",
+        "vr_r5",
+        "vr_r10",
+        "svmr_r1_iou0.5",
+        "svmr_r1_iou0.7",
+        "svmr_r5_iou0.5",
+        "svmr_r5_iou0.7",
+        "score",
+    }
+    assert all(0.0 <= value <= 1.0 for value in metrics.values())
+    assert metrics["vr_r5"] == 1.0  # 3 videos
+    pred = predict(trainer.model, val, trainer.config)
+    assert pred.scores.shape == (len(val.queries), 3)
+    assert all(len(m) <= trainer.config.top_n for m in pred.moments)
+    only_v = retrieval_metrics(pred, val, torch.tensor([0, 3, 6]))
+    assert set(only_v) == set(metrics)

@@ -4,7 +4,7 @@ Each video is decoded once with `iter_clips` at the model's fps / clip length / 
 frames are cached (`<cache>/frames/<content sha256>-<layout>.npz`), so later epochs and later runs never
 decode again. The frozen text encoder runs once over the queries, the subtitle text of every clip and (for
 VSM) the subtitle lines, cached as safetensors keyed by the texts and the encoder. Subtitle clip features
-are made exactly as the indexer makes them (`VideoEncoder.text_tokens`), so training sees what search will see.
+are made exactly as the indexer makes them (`VideoEncoder.text_tokens`): training sees what search sees.
 Spans: start clip = floor(st / clip_seconds), end clip (inclusive) = ceil(ed / clip_seconds) - 1, clamped.
 """
 

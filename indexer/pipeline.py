@@ -52,6 +52,7 @@ LOCK = ".index.lock"
 CHUNK_CLIPS = 32  # clips per message from a decode worker (~3.5 MB at 128x96, 3 frames a clip)
 STALL_TIMEOUT_S = 300.0  # a worker silent this long on one video is killed and the video failed
 POLL_S = 1.0
+PREFETCH = 2  # videos queued per decode worker
 
 
 @dataclass(frozen=True)
@@ -146,17 +147,19 @@ class DecodeEvent:
 class _Worker:
     process: BaseProcess
     conn: Connection
-    task_id: int | None = None
+    tasks: deque[tuple[int, Path, Path | None]] = field(default_factory=deque)  # sent, not yet done
     last_seen: float = 0.0
 
 
 class DecodePool:
-    """Decode processes, one task each at a time; a crashed or stalled one fails its task and is replaced."""
+    """Decode processes, each with up to PREFETCH videos queued (it decodes the next one while this process
+    encodes the last); a crashed or stalled worker fails its current video and is replaced."""
 
     def __init__(
         self, workers: int, settings: DecodeSettings, stall_timeout_s: float = STALL_TIMEOUT_S
     ) -> None:
         self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload([__name__])  # workers fork with their imports done
         self._settings = settings
         self._stall = stall_timeout_s
         self._workers = [self._start() for _ in range(max(1, workers))]
@@ -180,16 +183,21 @@ class DecodePool:
 
     @property
     def busy(self) -> bool:
-        return any(w.task_id is not None for w in self._workers)
+        return any(w.tasks for w in self._workers)
 
     @property
-    def has_idle(self) -> bool:
-        return any(w.task_id is None for w in self._workers)
+    def has_room(self) -> bool:
+        return any(len(w.tasks) < PREFETCH for w in self._workers)
 
     def submit(self, task_id: int, path: Path, subtitles: Path | None) -> None:
-        worker = next(w for w in self._workers if w.task_id is None)
-        worker.conn.send((task_id, path, subtitles))
-        worker.task_id, worker.last_seen = task_id, time.monotonic()
+        """Queue a video on the least loaded worker (call only when `has_room`)."""
+        self._send(min(self._workers, key=lambda w: len(w.tasks)), (task_id, path, subtitles))
+
+    def _send(self, worker: _Worker, task: tuple[int, Path, Path | None]) -> None:
+        worker.conn.send(task)
+        worker.tasks.append(task)
+        if len(worker.tasks) == 1:
+            worker.last_seen = time.monotonic()
 
     def poll(self, timeout: float = POLL_S) -> list[DecodeEvent]:
         """Wait up to ``timeout`` s for worker messages; crashed and stalled workers become failed events."""
@@ -209,14 +217,14 @@ class DecodePool:
                 if kind == "clips":
                     events.append(DecodeEvent(task_id, "clips", seconds, clips=payload))
                     continue
-                worker.task_id = None
+                worker.tasks.popleft()
                 if kind == "done":
                     events.append(DecodeEvent(task_id, "done", seconds, duration=payload))
                 else:
                     events.append(DecodeEvent(task_id, "failed", seconds, reason=payload))
             elif not worker.process.is_alive():
                 events += self._replace(i, f"the decoder process died (exit code {worker.process.exitcode})")
-            elif worker.task_id is not None and time.monotonic() - worker.last_seen > self._stall:
+            elif worker.tasks and time.monotonic() - worker.last_seen > self._stall:
                 events += self._replace(
                     i, f"the decoder made no progress for {self._stall:.0f} s and was stopped"
                 )
@@ -227,17 +235,20 @@ class DecodePool:
         return worker.process.exitcode
 
     def _replace(self, i: int, reason: str) -> list[DecodeEvent]:
-        """Stop worker ``i`` and start a fresh one; its task (if any) fails with ``reason``."""
-        worker = self._workers[i]
-        if worker.process.is_alive():
-            worker.process.kill()
-        worker.process.join(timeout=5.0)
-        worker.conn.close()
+        """Replace worker ``i`` by a fresh one given its queued videos; its current video fails."""
+        old = self._workers[i]
+        if old.process.is_alive():
+            old.process.kill()
+        old.process.join(timeout=5.0)
+        old.conn.close()
         self._workers[i] = self._start()
-        if worker.task_id is None:
+        if not old.tasks:
             return []
-        log.warning("decode worker %s: %s", worker.process.pid, reason)
-        return [DecodeEvent(worker.task_id, "failed", reason=reason)]
+        (task_id, path, _), *queued = old.tasks
+        for task in queued:
+            self._send(self._workers[i], task)
+        log.warning("decode worker %s on %s: %s", old.process.pid, path, reason)
+        return [DecodeEvent(task_id, "failed", reason=reason)]
 
     def close(self) -> None:
         for worker in self._workers:
@@ -441,7 +452,7 @@ class _Batch:
         pending: dict[int, PendingVideo] = {}
         with DecodePool(self.options.workers, settings, self.options.stall_timeout_s) as pool:
             while queue or pool.busy:
-                while queue and pool.has_idle:
+                while queue and pool.has_room:
                     task_id, task = queue.popleft()
                     pool.submit(task_id, task.item.path, task.item.subtitles)
                     pending[task_id] = PendingVideo(self.encoder)

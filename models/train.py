@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 STATE_JSON = "trainer_state.json"
 STATE_TENSORS = "trainer_state.safetensors"
-LOSS_NAMES = ("video", "clip", "tag", "pair", "vsm", "mfm", "total")
 
 
 @dataclass
@@ -198,21 +197,29 @@ class Trainer:
         sampled = others[torch.randperm(len(others), generator=self.generator)[: cfg.sampled_queries]]
         extra = model.encode_query(self.data.queries.select(sampled).text.to(self.device))  # [R,D]
         out = self._query_losses(self.data.queries, self.targets, q_index, index, candidates, extra)
-        total = sum(getattr(cfg, f"{name}_weight") * out[name] for name in ("video", "clip", "tag", "pair"))
+        total = self._weighted(out)
         if cfg.vsm:
             lines = torch.cat(
                 [_take(self.lines_of[i], cfg.vsm_lines, self.generator) for i in index.tolist()]
             )
             vsm = self._query_losses(self.data.pseudo, self.pseudo_targets, lines, index, candidates, None)
-            out["vsm"] = sum(
-                getattr(cfg, f"{name}_weight") * vsm[name] for name in ("video", "clip", "tag", "pair")
-            )
+            out["vsm"] = self._weighted(vsm)
             total = total + cfg.vsm_weight * out["vsm"]
         if cfg.mfm:
             out["mfm"] = self._mfm_loss(states, clips, batch.clip_mask)
             total = total + cfg.mfm_weight * out["mfm"]
         out["total"] = total
         return out
+
+    def _weighted(self, parts: dict[str, Tensor]) -> Tensor:
+        """The query losses (video, clip, tag, pair) summed with their weights."""
+        cfg = self.config
+        return (
+            cfg.video_weight * parts["video"]
+            + cfg.clip_weight * parts["clip"]
+            + cfg.tag_weight * parts["tag"]
+            + cfg.pair_weight * parts["pair"]
+        )
 
     def _query_losses(
         self,
@@ -265,9 +272,8 @@ class Trainer:
         chosen = mfm_positions(clip_mask, self.config.mfm_ratio, self.generator).to(states.device)  # [B,C]
         masked = torch.where(chosen[..., None], self.model.hero.mask_embedding.to(states.dtype), states)
         predicted = self.model.video_level(masked, clip_mask)[chosen]  # [M,D]
-        flat_index = (
-            clip_mask.flatten().long().cumsum(0).view_as(clip_mask) - 1
-        )  # [B,C] row in clips[clip_mask]
+        # [B,C]: the row of each clip in clips[clip_mask]
+        flat_index = clip_mask.flatten().long().cumsum(0).view_as(clip_mask) - 1
         return mfm_nce(predicted, clips.detach()[clip_mask], flat_index[chosen], self.config.temperature)
 
     def _set_lr(self) -> None:
@@ -286,7 +292,7 @@ class Trainer:
         """One pass over the training videos in a seeded random order; mean of each loss."""
         self.model.train()
         order = torch.randperm(len(self.data.videos), generator=self.generator)
-        sums = {name: 0.0 for name in LOSS_NAMES}
+        sums: dict[str, float] = {}
         bar = tqdm(
             order.split(self.config.batch_videos),
             desc=f"epoch {self.state.epoch + 1}",
@@ -302,7 +308,7 @@ class Trainer:
             self.optimizer.step()
             self.state.step += 1
             for name, value in out.items():
-                sums[name] += float(value.detach())
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
             bar.set_postfix(loss=f"{float(out['total'].detach()):.3f}")
         return {name: total / len(bar) for name, total in sums.items()}
 

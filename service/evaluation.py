@@ -82,7 +82,7 @@ def _rows(task: str, metrics: Mapping[str, Any]) -> list[str]:
 
 
 def format_table(metrics: Mapping[str, Any]) -> str:
-    """A markdown table of the official metrics (percent): a row per task, query type and IoU threshold."""
+    """Markdown table of the metrics (percent): a row per task, query type and IoU; then the query counts."""
     lines = [
         "| task | type | IoU | " + " | ".join(f"R@{k}" for k in RECALL_TOPKS) + " |",
         "|" + " --- |" * (3 + len(RECALL_TOPKS)),
@@ -90,7 +90,11 @@ def format_table(metrics: Mapping[str, Any]) -> str:
     for task in TASKS:
         if task in metrics:
             lines += _rows(task, metrics)
-    ratios = [metrics[f"{task}_by_type"]["desc_type_ratio"] for task in TASKS if f"{task}_by_type" in metrics]
-    if ratios:
-        lines.append(f"\nQuery types (percent): {ratios[0]}.")
+    notes = [metrics[f"{task}_by_type"]["desc_type_ratio"] for task in TASKS if f"{task}_by_type" in metrics]
+    lines += [f"\nQuery types (percent): {note}." for note in notes[:1]]
+    if (queries := metrics.get("queries")) is not None:
+        lines.append(
+            f"{queries['evaluated']} queries from {queries['file']} on snapshot {queries['snapshot']}; "
+            f"{queries['excluded']} excluded (their video is not in the snapshot)."
+        )
     return "\n".join(lines)

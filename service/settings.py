@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAIROS_", extra="forbid", frozen=True)
 
     snapshot_root: Path = Path("index")
-    model: str = "kairos-tiny"
+    model: str = "kairos-small"  # indexer.encoding.DEFAULT_MODEL (a test keeps them equal)
     device: str = "cpu"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_timeout_s: float = Field(0.1, gt=0, le=5, description="Socket and connect timeout of every call.")
@@ -55,6 +55,12 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [part for part in value.replace(",", ":").split(":") if part.strip()]
         return value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        """`KAIROS_API_KEY=` (empty, as compose passes an unset variable) means no key."""
+        return None if value == "" else value
 
     @field_validator("redis_url")
     @classmethod

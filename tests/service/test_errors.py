@@ -35,7 +35,9 @@ def test_bad_search_bodies(client: TestClient, body: dict[str, object], field: s
 
 
 def test_not_json_unknown_routes_and_methods(client: TestClient) -> None:
-    assert_error(client.post("/v1/search", content=b"{not json", headers={"Content-Type": "application/json"}), 422)
+    assert_error(
+        client.post("/v1/search", content=b"{not json", headers={"Content-Type": "application/json"}), 422
+    )
     assert_error(client.post("/v1/search", json=["a", "list"]), 422)
     assert_error(client.get("/v1/nothing-here"), 404, "not_found")
     assert_error(client.get("/static/missing.js"), 404)
@@ -79,13 +81,20 @@ def test_body_size_limit(client: TestClient) -> None:
 
 def test_write_endpoints_need_the_key(client: TestClient) -> None:
     video = client.get("/v1/videos").json()["videos"][0]["video_id"]
-    for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
+    for headers in (
+        {},
+        {"X-API-Key": "wrong"},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic x"},
+    ):
         assert_error(client.delete(f"/v1/videos/{video}", headers=headers), 401, "unauthorized")
         assert_error(client.post("/v1/index/jobs", json={"paths": ["videos"]}, headers=headers), 401)
     assert client.get(f"/v1/videos/{video}").status_code == 200  # nothing was deleted
 
 
-def test_lower_configured_limits_and_no_snapshot(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+def test_lower_configured_limits_and_no_snapshot(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
     settings = make_settings(max_query_chars=10, max_limit=5, snapshot_root=tmp_path / "empty")
     with TestClient(create_app(settings)) as local:
         assert_error(local.post("/v1/search", json={"query": "ok"}), 503, "no_snapshot")

@@ -59,7 +59,7 @@ def _write_queries(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def test_eval_on_the_indexed_test_corpus(corpus: Corpus, tmp_path: Path) -> None:
-    """The synthetic corpus indexed with the tiny model, its own annotations, plus one query of another video."""
+    """The test corpus indexed with the tiny model, its own annotations, plus one query of another video."""
     rows = [*corpus.annotations, {"desc_id": -1, "desc": "elsewhere", "vid_name": "nowhere", "ts": [0, 1]}]
     out = tmp_path / "preds" / "preds.json"
     result = evaluate(corpus.root, _write_queries(tmp_path / "q.jsonl", rows), out, TINY_MODEL)
@@ -69,7 +69,10 @@ def test_eval_on_the_indexed_test_corpus(corpus: Corpus, tmp_path: Path) -> None
     assert set(result["VCMR"]) == {f"{t}-r{k}" for t in (0.5, 0.7) for k in RECALL_TOPKS}
     assert set(result["VR"]) == {f"r{k}" for k in RECALL_TOPKS}
     assert result["VR"]["r100"] == 100.0  # a handful of videos: the ground-truth one is always among them
-    assert "| VCMR | all | 0.5 |" in format_table(result)
+    table = format_table(result)
+    assert "| VCMR | all | 0.5 |" in table and table.endswith(
+        "1 excluded (their video is not in the snapshot)."
+    )
 
     preds = json.loads(out.read_text())
     with open_snapshot(corpus.root) as snap:
@@ -79,7 +82,7 @@ def test_eval_on_the_indexed_test_corpus(corpus: Corpus, tmp_path: Path) -> None
         assert [e["desc_id"] for e in preds[task]] == list(gt_video)
         for entry in preds[task]:
             assert 1 <= len(entry["predictions"]) <= MAX_PREDICTIONS
-            assert all(len(p) == 4 and p[0] in gt_video.values() for p in entry["predictions"])
+            assert all(len(p) == 4 and 0 <= p[0] < len(preds["video2idx"]) for p in entry["predictions"])
             assert task == "VR" or all(p[1] < p[2] for p in entry["predictions"])
     for entry in preds["SVMR"]:
         assert {p[0] for p in entry["predictions"]} == {gt_video[entry["desc_id"]]}  # the ground-truth video
@@ -139,6 +142,7 @@ def test_format_table() -> None:
     by_type["desc_type_ratio"] = "v 100.0 t 0.0 vt 0.0"
     table = format_table({"VCMR": vcmr, "VR": {f"r{k}": 50.0 for k in RECALL_TOPKS}, "VR_by_type": by_type})
     lines = table.splitlines()
+    assert len(lines) == 2 + 2 + 1 + 3 + 2
     assert lines[0] == "| task | type | IoU | R@1 | R@5 | R@10 | R@100 |"
     assert "| VCMR | all | 0.5 | 1.00 | 5.00 | 10.00 | 100.00 |" in lines
     assert "| VR | all | – | 50.00 | 50.00 | 50.00 | 50.00 |" in lines

@@ -66,7 +66,9 @@ def test_job_api_refuses_escapes(make_settings: Callable[..., Settings], jail: t
     with TestClient(create_app(make_settings(allowed_roots=[root]))) as client:
         for path in ("../outside/secret.mp4", str(outside), "link.mp4", "/etc/passwd"):
             error = assert_error(client.post("/v1/index/jobs", json={"paths": [path]}, headers=AUTH), 422)
-            assert error["field"] == "paths.0" and "outside" not in error["message"].replace("outside the", "")
+            assert error["field"] == "paths.0" and "outside" not in error["message"].replace(
+                "outside the", ""
+            )
     with TestClient(create_app(make_settings(allowed_roots=[]))) as client:
         assert_error(client.post("/v1/index/jobs", json={"paths": ["a.mp4"]}, headers=AUTH), 403)
 

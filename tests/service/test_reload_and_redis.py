@@ -22,7 +22,9 @@ def wait_for(check: Callable[[], bool], seconds: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def test_delete_and_hot_reload_never_serve_stale(make_settings: Callable[..., Settings], private_root: Path) -> None:
+def test_delete_and_hot_reload_never_serve_stale(
+    make_settings: Callable[..., Settings], private_root: Path
+) -> None:
     query = {"query": "a green star jumps over stripes", "limit": 100, "top_k_videos": 10}
     with TestClient(create_app(make_settings(snapshot_root=private_root))) as client:
         before = client.post("/v1/search", json=query).json()

@@ -1,0 +1,42 @@
+"""Settings come from KAIROS_* variables and are validated at start-up."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from indexer.encoding import DEFAULT_MODEL
+from service.settings import Settings
+
+
+def test_environment_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAIROS_ALLOWED_ROOTS", "/srv/a:/srv/b")
+    monkeypatch.setenv("KAIROS_API_KEY", "")
+    monkeypatch.setenv("KAIROS_STAGE1", "video")
+    settings = Settings()
+    assert [str(p) for p in settings.allowed_roots] == ["/srv/a", "/srv/b"]
+    assert settings.api_key is None and settings.allowed(None)
+    assert settings.stage1 == "video" and settings.model == DEFAULT_MODEL
+    keyed = Settings(api_key="k")
+    assert keyed.allowed("k") and not keyed.allowed("K") and not keyed.allowed(None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("KAIROS_MAX_LIMIT", "101"),
+        ("KAIROS_MAX_QUERY_CHARS", "0"),
+        ("KAIROS_REDIS_URL", "http://x"),
+        ("KAIROS_ALLOWED_ROOTS", "relative/dir"),
+        ("KAIROS_STAGE1", "clips"),
+    ],
+)
+def test_bad_values_fail_at_start(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_unknown_fields_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        Settings(snapshot_rot="/typo")  # type: ignore[call-arg]

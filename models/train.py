@@ -45,7 +45,7 @@ class TrainConfig:
     freeze_visual_after: int | None = None  # epochs of end-to-end training; then frame features are fixed
     lr: float = 5e-4
     weight_decay: float = 0.01
-    warmup_steps: int = 50
+    warmup: float = 0.05  # share of the planned steps with a linear warm-up
     grad_clip: float = 1.0
     temperature: float = 0.05
     video_weight: float = 1.0
@@ -280,10 +280,11 @@ class Trainer:
         """Linear warm-up, then cosine decay to a tenth of `lr` over the planned steps."""
         cfg, step = self.config, self.state.step
         total = max(cfg.epochs * self.steps_per_epoch, 1)
-        if step < cfg.warmup_steps:
-            scale = (step + 1) / cfg.warmup_steps
+        warmup = max(1, round(cfg.warmup * total))
+        if step < warmup:
+            scale = (step + 1) / warmup
         else:
-            progress = min(1.0, (step - cfg.warmup_steps) / max(total - cfg.warmup_steps, 1))
+            progress = min(1.0, (step - warmup) / max(total - warmup, 1))
             scale = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr * scale

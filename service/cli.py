@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
+from typing import Any, NoReturn
 
 import typer
 
@@ -14,11 +16,28 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+snapshots_app = typer.Typer(help="Show and prune published snapshots.", no_args_is_help=True)
+app.add_typer(snapshots_app, name="snapshots")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=1)
+
+
+def _emit(result: Any, as_json: bool, table: str | None = None) -> None:
+    """Print `result` as one JSON object (--json) or as `table` / indented JSON for a person."""
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+    else:
+        typer.echo(table if table is not None else json.dumps(result, indent=2, default=str))
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level.")) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()
@@ -26,7 +45,7 @@ def probe(
     file: Path = typer.Argument(..., help="A video file."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Print what Kairos finds in a video: streams, duration, fps, size, subtitles, clips."""
+    """Print what Kairos finds in a video: streams, duration, fps, size, subtitles."""
     from indexer.media import MediaError, probe_video
     from indexer.subtitles import find_sidecar, read_subtitles
 
@@ -36,46 +55,244 @@ def probe(
         cues = read_subtitles(sidecar) if sidecar is not None else []
     except MediaError as exc:
         _fail(str(exc))
-        return
-    report = dataclasses.asdict(info) | {
-        "subtitles": str(sidecar) if sidecar else None,
-        "cues": len(cues),
-    }
-    if as_json:
-        typer.echo(json.dumps(report, default=str))
-        return
-    for key, value in report.items():
-        typer.echo(f"{key:>12}: {value}")
+    report = dataclasses.asdict(info) | {"subtitles": str(sidecar) if sidecar else None, "cues": len(cues)}
+    _emit(report, as_json, "\n".join(f"{key:>12}: {value}" for key, value in report.items()))
 
 
 @app.command()
 def synth(
     out: Path = typer.Option(..., "--out", help="Output folder (created)."),
-    videos: int = typer.Option(50, "--videos", min=1, help="How many videos."),
+    videos: int = typer.Option(50, "--videos", min=1, help="How many videos (train/val/test)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same corpus."),
     width: int = typer.Option(320, "--width", min=32),
     height: int = typer.Option(240, "--height", min=32),
+    min_duration: float = typer.Option(20.0, "--min-duration", min=10.0, help="Seconds."),
+    max_duration: float = typer.Option(90.0, "--max-duration", min=10.0, help="Seconds."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes rendering videos."),
 ) -> None:
     """Generate a synthetic corpus: videos, subtitles and TVR-format annotations."""
     from indexer.synth import SynthConfig, format_summary, generate_corpus
 
-    summary = generate_corpus(
-        out, SynthConfig(videos=videos, seed=seed, width=width, height=height), workers=workers
+    config = SynthConfig(
+        videos=videos,
+        seed=seed,
+        width=width,
+        height=height,
+        min_duration=min_duration,
+        max_duration=max_duration,
     )
-    typer.echo(format_summary(summary))
+    typer.echo(format_summary(generate_corpus(out, config, workers=workers)))
+
+
+@app.command()
+def train(
+    corpus: Path = typer.Option(..., "--corpus", help="A corpus folder (videos/ and subtitles)."),
+    annotations: Path = typer.Option(..., "--annotations", help="TVR-format jsonl."),
+    out: Path | None = typer.Option(None, "--out", help="Checkpoint folder to write."),
+    model: str = typer.Option("kairos-small", "--model", help="A registered architecture."),
+    val_annotations: Path | None = typer.Option(None, "--val-annotations", help="Validation jsonl."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1),
+    batch: int | None = typer.Option(None, "--batch", min=1, help="Videos per step."),
+    lr: float | None = typer.Option(None, "--lr"),
+    seed: int = typer.Option(0, "--seed"),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue from a checkpoint's `last` folder."),
+    vsm: bool = typer.Option(True, "--vsm/--no-vsm", help="Subtitle lines as pseudo-queries (HERO VSM)."),
+    mfm: bool = typer.Option(True, "--mfm/--no-mfm", help="Masked frame modelling (MFM-NCE)."),
+    cache: Path | None = typer.Option(None, "--cache", help="Where decoded frames and text features go."),
+    device: str = typer.Option("cpu", "--device"),
+    eval_only: bool = typer.Option(False, "--eval-only", help="Only evaluate --checkpoint."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="With --eval-only."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Train a model on a corpus (or evaluate a checkpoint with --eval-only)."""
+    from models.checkpoint import CheckpointError
+    from service import train_command
+
+    try:
+        if eval_only:
+            if checkpoint is None:
+                _fail("--eval-only needs --checkpoint DIR")
+            result = train_command.evaluate(checkpoint, corpus, annotations, cache=cache, device=device)
+        else:
+            if out is None:
+                _fail("training needs --out DIR")
+            result = train_command.train(
+                corpus,
+                annotations,
+                out,
+                model=model,
+                val_annotations=val_annotations,
+                epochs=epochs,
+                batch=batch,
+                lr=lr,
+                seed=seed,
+                resume=resume,
+                vsm=vsm,
+                mfm=mfm,
+                cache=cache,
+                device=device,
+                progress=not as_json,
+            )
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    _emit(result, as_json)
+
+
+@app.command()
+def index(
+    sources: list[str] = typer.Argument(None, help="Folders, globs, video files or .jsonl manifests."),
+    out: Path = typer.Option(..., "--out", help="Snapshot root."),
+    model: str = typer.Option("kairos-small", "--model", help="A model name or checkpoint folder."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Decoding processes."),
+    features: Path | None = typer.Option(None, "--features", help="A folder of precomputed [T, D] arrays."),
+    features_fps: float | None = typer.Option(None, "--features-fps", help="Rate of those arrays."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+) -> None:
+    """Index videos into a new snapshot; unchanged videos are carried over, not re-encoded."""
+    from indexer.features import FeatureError
+    from indexer.pipeline import IndexingError
+    from indexer.snapshot import SnapshotError
+    from indexer.sources import SourceError
+    from service import index_command
+
+    if not sources and features is None:
+        _fail("give at least one SOURCE or --features DIR")
+    try:
+        report = index_command.index(
+            list(sources or []), out, model, workers, features, features_fps, progress=not as_json
+        )
+    except (IndexingError, SnapshotError, SourceError, FeatureError) as exc:
+        _fail(str(exc))
+    _emit(report, as_json)
+
+
+@app.command()
+def delete(
+    video_ids: list[str] = typer.Argument(..., help="Video ids to remove."),
+    root: Path = typer.Option(..., "--root", help="Snapshot root."),
+) -> None:
+    """Publish a snapshot without these videos."""
+    from indexer.snapshot import SnapshotError
+    from service import index_command
+
+    try:
+        _emit(index_command.delete(root, video_ids), as_json=False)
+    except SnapshotError as exc:
+        _fail(str(exc))
+
+
+@snapshots_app.command("list")
+def snapshots_list(
+    root: Path = typer.Option(..., "--root", help="Snapshot root."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List published snapshots, newest last; the current one is marked."""
+    from indexer.snapshot import SnapshotError
+    from service import index_command
+
+    try:
+        rows = index_command.list_snapshots(root)
+    except SnapshotError as exc:
+        _fail(str(exc))
+    _emit(rows, as_json)
+
+
+@snapshots_app.command("gc")
+def snapshots_gc(
+    root: Path = typer.Option(..., "--root", help="Snapshot root."),
+    keep: int = typer.Option(2, "--keep", min=1, help="Newest snapshots to keep (CURRENT is always kept)."),
+) -> None:
+    """Delete old snapshots and stale partial writes."""
+    from indexer.snapshot import SnapshotError
+    from service import index_command
+
+    try:
+        _emit(index_command.gc(root, keep), as_json=False)
+    except (SnapshotError, OSError) as exc:
+        _fail(str(exc))
+
+
+@app.command("eval")
+def evaluate(
+    snapshot: Path = typer.Option(..., "--snapshot", help="Snapshot root or folder."),
+    queries: Path = typer.Option(..., "--queries", help="TVR-format jsonl with ground truth."),
+    out: Path | None = typer.Option(None, "--out", help="Write the TVR prediction file here."),
+    model: str | None = typer.Option(None, "--model", help="Model name or folder (default: the service's)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object keyed as TVR's evaluator."),
+) -> None:
+    """VCMR, SVMR and VR through the search pipeline, scored exactly as TVR's official evaluator."""
+    from service.eval_command import EvalError
+    from service.eval_command import evaluate as run
+    from service.evaluation import format_table
+
+    try:
+        result = run(snapshot, queries, out, model)
+    except EvalError as exc:
+        _fail(str(exc))
+    _emit(result, as_json, format_table(result))
+
+
+@app.command()
+def serve(
+    snapshot_root: Path | None = typer.Option(None, "--snapshot-root", help="Default: KAIROS_SNAPSHOT_ROOT."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+) -> None:
+    """Serve the HTTP API and the web page (Redis from KAIROS_REDIS_URL)."""
+    from service.app import serve as run
+    from service.settings import Settings
+
+    overrides = {} if snapshot_root is None else {"snapshot_root": snapshot_root}
+    run(Settings(**overrides), host=host, port=port)
+
+
+@app.command()
+def worker(burst: bool = typer.Option(False, "--burst", help="Stop when the queue is empty.")) -> None:
+    """Run indexing jobs from the Redis queue."""
+    from service.jobs import run_worker
+    from service.settings import Settings
+
+    run_worker(Settings(), burst=burst)
 
 
 @app.command()
 def demo(
-    root: Path = typer.Option(Path("demo"), "--root", help="Where the demo corpus goes."),
+    root: Path = typer.Option(Path("demo"), "--root", help="Where the demo corpus and index go."),
     videos: int = typer.Option(12, "--videos", min=1),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    serve_api: bool = typer.Option(True, "--serve/--no-serve", help="Serve after indexing."),
 ) -> None:
-    """Run Kairos on its embedded defaults: generate a demo corpus and summarise it."""
+    """Run Kairos on its embedded defaults: generate a corpus, index it with the bundled model, serve it."""
     from indexer.synth import SynthConfig, format_summary, generate_corpus
+    from service import index_command
 
-    summary = generate_corpus(root / "corpus", SynthConfig(videos=videos, seed=2026))
+    corpus = root / "corpus"
+    summary = generate_corpus(corpus, SynthConfig(videos=videos, seed=2026, max_duration=45.0))
     typer.echo(format_summary(summary))
+    report = index_command.index([str(corpus / "videos")], root / "index", progress=True)
+    typer.echo(f"indexed {len(report.get('indexed', []))}, reused {len(report.get('reused', []))} videos")
+    examples = _example_queries(corpus)
+    typer.echo(f"\nKairos at http://{host}:{port}/  — try:")
+    for query in examples:
+        body = json.dumps({"query": query, "limit": 3})
+        typer.echo(
+            f"  curl -s -H 'content-type: application/json' -d '{body}' http://{host}:{port}/v1/search"
+        )
+    if serve_api:
+        from service.app import serve as run
+        from service.settings import Settings
+
+        run(Settings(snapshot_root=root / "index"), host=host, port=port)
+
+
+def _example_queries(corpus: Path, n: int = 3) -> list[str]:
+    """The first query of each type (v, t, vt) in the demo corpus's test annotations."""
+    rows = [json.loads(line) for line in (corpus / "annotations" / "train.jsonl").read_text().splitlines()]
+    picked: dict[str, str] = {}
+    for row in rows:
+        picked.setdefault(row["type"], row["desc"])
+    return list(picked.values())[:n]
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ class Strict(BaseModel):
 
 
 class MomentBounds(Strict):
-    min_seconds: float | None = Field(None, ge=0, le=86_400, description="Shortest moment to return.")
-    max_seconds: float | None = Field(None, gt=0, le=86_400, description="Longest moment to return.")
+    min_seconds: float | None = Field(default=None, ge=0, le=86_400, description="Shortest moment to return.")
+    max_seconds: float | None = Field(default=None, gt=0, le=86_400, description="Longest moment to return.")
 
     @model_validator(mode="after")
     def _ordered(self) -> MomentBounds:
@@ -34,8 +34,8 @@ class SearchRequest(MomentBounds):
     query: str = Field(
         ..., min_length=1, max_length=MAX_QUERY_CHARS, description="What happens in the moment."
     )
-    top_k_videos: int = Field(100, ge=1, le=MAX_TOP_K_VIDEOS, description="Stage-1 candidate videos.")
-    limit: int = Field(10, ge=1, le=MAX_LIMIT, description="Moments to return.")
+    top_k_videos: int = Field(default=100, ge=1, le=MAX_TOP_K_VIDEOS, description="Stage-1 candidate videos.")
+    limit: int = Field(default=10, ge=1, le=MAX_LIMIT, description="Moments to return.")
     video_ids: list[VideoId] | None = Field(
         None, min_length=1, max_length=MAX_TOP_K_VIDEOS, description="Search only these videos."
     )
@@ -43,12 +43,12 @@ class SearchRequest(MomentBounds):
 
 class VideoSearchRequest(Strict):
     query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
-    limit: int = Field(10, ge=1, le=MAX_TOP_K_VIDEOS, description="Videos to return.")
+    limit: int = Field(default=10, ge=1, le=MAX_TOP_K_VIDEOS, description="Videos to return.")
 
 
 class LocalizeRequest(MomentBounds):
     query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
-    limit: int = Field(10, ge=1, le=MAX_LIMIT, description="Moments to return.")
+    limit: int = Field(default=10, ge=1, le=MAX_LIMIT, description="Moments to return.")
 
 
 class Timings(BaseModel):
@@ -124,10 +124,12 @@ JobState = Literal["queued", "started", "finished", "failed", "stopped", "cancel
 class IndexJob(BaseModel):
     id: str
     state: JobState
-    progress: float | None = Field(None, description="Fraction of the sources done, 0..1, when known.")
+    progress: float | None = Field(
+        default=None, description="Fraction of the sources done, 0..1, when known."
+    )
     message: str | None = None
-    error: str | None = Field(None, description="Why the job failed.")
-    report: dict[str, Any] | None = Field(None, description="The indexing report once finished.")
+    error: str | None = Field(default=None, description="Why the job failed.")
+    report: dict[str, Any] | None = Field(default=None, description="The indexing report once finished.")
 
 
 class Health(BaseModel):

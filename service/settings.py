@@ -27,24 +27,24 @@ class Settings(BaseSettings):
     model: str = "kairos-small"  # indexer.encoding.DEFAULT_MODEL (a test keeps them equal)
     device: str = "cpu"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_timeout_s: float = Field(0.1, gt=0, le=5, description="Socket and connect timeout of every call.")
-    redis_retry_s: float = Field(1.0, ge=0, le=60, description="After a Redis error, skip Redis this long.")
+    redis_timeout_s: float = Field(default=0.1, gt=0, le=5, description="Socket and connect timeout of every call.")
+    redis_retry_s: float = Field(default=1.0, ge=0, le=60, description="After a Redis error, skip Redis this long.")
     api_key: SecretStr | None = None
-    allowed_roots: Annotated[list[Path], NoDecode] = Field(
+    allowed_roots: Annotated[list[Path], NoDecode] = Field(default=
         default_factory=list, description="Folders index jobs may read."
     )
-    cache_ttl_s: int = Field(3600, ge=0, le=30 * 24 * 3600, description="0 disables the response cache.")
-    max_query_chars: int = Field(MAX_QUERY_CHARS, ge=1, le=MAX_QUERY_CHARS)
-    max_top_k_videos: int = Field(MAX_TOP_K_VIDEOS, ge=1, le=MAX_TOP_K_VIDEOS)
-    max_limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT)
-    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
-    max_in_flight: int = Field(64, ge=1, le=10_000, description="Requests served at once; more get 503.")
-    reload_interval_s: float = Field(1.0, gt=0, le=3600, description="How often CURRENT is polled.")
+    cache_ttl_s: int = Field(default=3600, ge=0, le=30 * 24 * 3600, description="0 disables the response cache.")
+    max_query_chars: int = Field(default=MAX_QUERY_CHARS, ge=1, le=MAX_QUERY_CHARS)
+    max_top_k_videos: int = Field(default=MAX_TOP_K_VIDEOS, ge=1, le=MAX_TOP_K_VIDEOS)
+    max_limit: int = Field(default=MAX_LIMIT, ge=1, le=MAX_LIMIT)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_in_flight: int = Field(default=64, ge=1, le=10_000, description="Requests served at once; more get 503.")
+    reload_interval_s: float = Field(default=1.0, gt=0, le=3600, description="How often CURRENT is polled.")
     stage1: Stage1Mode = "segments"
-    softmax_temperature: float = Field(0.1, gt=0, le=10, description="Of the video scores in the ranking.")
+    softmax_temperature: float = Field(default=0.1, gt=0, le=10, description="Of the video scores in the ranking.")
     queue_name: str = "kairos-index"
-    job_timeout_s: int = Field(6 * 3600, ge=10)
-    index_workers: int = Field(1, ge=1, le=64)
+    job_timeout_s: int = Field(default=6 * 3600, ge=10)
+    index_workers: int = Field(default=1, ge=1, le=64)
 
     @field_validator("allowed_roots", mode="before")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -27,7 +28,7 @@ def healthz() -> Health:
 async def readyz(request: Request, response: Response) -> Readiness:
     services: Services | None = getattr(request.app.state, "services", None)
     redis_ok = services is not None and await asyncio.to_thread(services.cache.ping)
-    redis = "ok" if redis_ok else "down"
+    redis: Literal["ok", "down"] = "ok" if redis_ok else "down"
     snapshot = services.snapshots.current if services is not None else None
     if snapshot is None:
         response.status_code = 503

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import mimetypes
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import FileResponse
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/videos", tags=["videos"], responses=ERRORS)
 THUMB_WIDTH = 320
 JPEG = {"content": {"image/jpeg": {}}, "description": "A JPEG of the frame at (or just before) t."}
 MEDIA = {"content": {"video/mp4": {}}, "description": "The video file (206 for a byte range)."}
-RANGE_ERRORS = {416: ERRORS[422] | {"description": "Range not satisfiable"}}
+RANGE_ERRORS: dict[int | str, dict[str, Any]] = {416: ERRORS[422] | {"description": "Range not satisfiable"}}
 
 
 def _video(row: VideoRow) -> Video:

@@ -81,7 +81,6 @@ def quiet(**changes: object) -> TrainConfig:
     defaults: dict[str, object] = {
         "batch_videos": 2,
         "lr": 2e-3,
-        "warmup_steps": 1,
         "progress": False,
         "sampled_videos": 2,
         "sampled_queries": 4,

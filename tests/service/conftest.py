@@ -1,4 +1,4 @@
-"""Service fixtures: settings over the test corpus, an in-process client, a real uvicorn server on a socket."""
+"""Service fixtures: settings over the test corpus, an in-process client, a real uvicorn server."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -89,7 +89,16 @@ def private_root(corpus: Corpus, tmp_path: Path) -> Path:
     return corpus.copy_root(tmp_path / "index")
 
 
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+class Answer(Protocol):
+    """An HTTP response of httpx or of the test client."""
+
+    status_code: int
+    text: str
+
+    def json(self) -> Any: ...
+
+
+def assert_error(response: Answer, status: int, code: str | None = None) -> dict[str, Any]:
     """The response is the one error shape, with this status (and code), and leaks no path or trace."""
     assert response.status_code == status, response.text
     body = response.json()

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from service.openapi import CONTRACT, document, render
+from tests.service.conftest import LiveServer
 
 SCHEMA = document()
 
@@ -23,8 +24,8 @@ api = schemathesis.openapi.from_dict(SCHEMA)
 
 
 @pytest.fixture
-def base_url(live_server: object) -> str:
-    return str(getattr(live_server, "url"))
+def base_url(live_server: LiveServer) -> str:
+    return live_server.url
 
 
 @api.parametrize()

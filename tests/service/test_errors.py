@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from service.app import Limits, create_app
 from service.settings import Settings
 from tests.service.conftest import AUTH, assert_error
 
@@ -108,10 +109,10 @@ def test_lower_configured_limits_and_no_snapshot(
 def test_in_flight_limit(make_settings: Callable[..., Settings]) -> None:
     app = create_app(make_settings(max_in_flight=1))
     with TestClient(app) as local:
-        limits = app.middleware_stack
-        while limits is not None and type(limits).__name__ != "Limits":
+        limits: Any = app.middleware_stack
+        while limits is not None and not isinstance(limits, Limits):
             limits = getattr(limits, "app", None)
-        assert limits is not None
+        assert isinstance(limits, Limits)
         limits.in_flight = 1  # one request is being served
         assert_error(local.get("/healthz"), 503, "busy")
         limits.in_flight = 0

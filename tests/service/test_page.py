@@ -39,10 +39,10 @@ def test_search_page_plays_the_moment(live_server: LiveServer, tmp_path: Path) -
             assert "moments in" in page.inner_text("#status")
             first = cards.nth(0)
             assert first.locator(".span").inner_text() and "score" in first.locator(".score").inner_text()
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('.moment img')].every(i => i.complete && i.naturalWidth > 0)",
-                timeout=30_000,
+            loaded = (
+                "[...document.querySelectorAll('.moment img')].every(i => i.complete && i.naturalWidth > 0)"
             )
+            page.wait_for_function(f"() => {loaded}", timeout=30_000)
             start = float(first.get_attribute("data-start") or "nan")
             video_id = first.get_attribute("data-video-id")
             first.click()

@@ -1,4 +1,4 @@
-"""A new snapshot never serves an old answer; hot reload swaps snapshots; Redis down means degraded, not down."""
+"""A new snapshot never serves an old answer; hot reload swaps snapshots; Redis down means degraded."""
 
 from __future__ import annotations
 

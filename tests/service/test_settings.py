@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from indexer.encoding import DEFAULT_MODEL
 from service.settings import Settings
@@ -17,7 +17,7 @@ def test_environment_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [str(p) for p in settings.allowed_roots] == ["/srv/a", "/srv/b"]
     assert settings.api_key is None and settings.allowed(None)
     assert settings.stage1 == "video" and settings.model == DEFAULT_MODEL
-    keyed = Settings(api_key="k")
+    keyed = Settings(api_key=SecretStr("k"))
     assert keyed.allowed("k") and not keyed.allowed("K") and not keyed.allowed(None)
 
 

@@ -2,12 +2,14 @@
 
 Writes a few h264 "texture" videos per size (30 fps, 2 s GOP) with subtitles, then indexes each set into a
 fresh snapshot root with the default model (`kairos-small`, random weights unless bundled: speed does not
-depend on them), one torch thread, `--workers` decode processes. Figures: video-seconds and clips per
+depend on them), one torch thread, `--workers` decode processes, after one warm-up run (the forkserver
+starts once per process).
+Figures: video-seconds and clips per
 wall-second of the decode+encode stage, seconds per stage (decode is summed over workers), write and
 publish, and snapshot bytes per video-hour. Writes JSON to `benchmarks/results/index_throughput.json`
 and a markdown table to `index_throughput.md` (also printed).
 
-    .venv/bin/python benchmarks/index_throughput.py [--videos 3] [--seconds 20] [--workers 1 2]
+    .venv/bin/python benchmarks/index_throughput.py [--videos 3] [--seconds 40] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -72,12 +74,15 @@ def run(model: KairosModel, folder: Path, root: Path, workers: int) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=3, help="videos per size")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each video")
+    parser.add_argument("--seconds", type=float, default=40.0, help="length of each video")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="decode process counts")
     args = parser.parse_args()
     model = resolve_model(DEFAULT_MODEL)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="kairos-index-bench-") as tmp:
+        warmup = Path(tmp) / "warmup"
+        write_videos(warmup, SIZES[0], 1, 3.0)
+        run(model, warmup, Path(tmp) / "root-warmup", 1)  # starts the forkserver, warms torch and MiniLM
         for width, height in SIZES:
             folder = Path(tmp) / f"videos-{width}x{height}"
             write_videos(folder, (width, height), args.videos, args.seconds)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import models
 from indexer.media import Clip, iter_clips, probe_video
 from indexer.subtitles import read_subtitles
 from models.checkpoint import load_checkpoint
@@ -23,7 +24,7 @@ from models.registry import create_model, list_models
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "kairos-small"
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
+WEIGHTS_DIR = Path(models.__file__).resolve().parent / "weights"  # bundled checkpoints, one folder a name
 RANDOM_INIT_SEED = 0
 FRAME_BATCH = 96  # frames per `encode_frames` call
 CHUNK_CLIPS = 32  # clips decoded and encoded at a time on the in-process path
@@ -88,8 +89,9 @@ def resolve_model(spec: str = DEFAULT_MODEL) -> KairosModel:
             f"model {spec!r} is neither a checkpoint folder (with config.json) nor a registered model "
             f"({', '.join(list_models())})"
         )
-    torch.manual_seed(RANDOM_INIT_SEED)
-    model = create_model(spec)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)
+        model = create_model(spec)
     log.warning(
         "model %r has no bundled weights in %s: its weights are random (seed %d)",
         spec,

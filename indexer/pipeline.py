@@ -67,11 +67,12 @@ class DecodeSettings:
 
 @dataclass(frozen=True)
 class Task:
-    """One file to encode: its source item, kind and content hash."""
+    """One file to index: its source item, kind, hash salt (what else its vectors depend on), content hash."""
 
     item: SourceItem
     kind: Literal["video", "features"]
-    content_hash: str
+    salt: str = ""
+    content_hash: str = ""
 
 
 # ---------------------------------------------------------------- decode workers
@@ -291,6 +292,8 @@ def index(
     another process, a root whose snapshot was built by another model.
     """
     started = time.perf_counter()
+    if options.features_fps is not None and options.features_fps <= 0:
+        raise FeatureError(f"the features' fps must be positive, got {options.features_fps}")
     resolved = resolve_sources(sources)
     features = feature_items(options.features) if options.features is not None else []
     check_unique(resolved.items + features)
@@ -305,12 +308,12 @@ def index(
         fingerprint = model_fingerprint(kairos_model)
         base = _open_base(root, fingerprint)
         try:
-            batch = _Batch(root, VideoEncoder(kairos_model), fingerprint, options)
-            batch.skipped = [{"path": str(s.path), "reason": s.reason} for s in resolved.skipped]
+            skipped = [{"path": str(s.path), "reason": s.reason} for s in resolved.skipped]
+            batch = _Batch(root, VideoEncoder(kairos_model), fingerprint, options, skipped)
             batch.timings["load_model"] = time.perf_counter() - started
             fps = options.features_fps or kairos_model.config.fps
-            tasks = [Task(item, "video", "") for item in resolved.items]
-            tasks += [Task(item, "features", f"features@{fps:g}") for item in features]
+            tasks = [Task(item, "video") for item in resolved.items]
+            tasks += [Task(item, "features", salt=f"features@{fps:g}") for item in features]
             report = batch.run(tasks, base) | {
                 "model": model if isinstance(model, str) else model.config.name
             }
@@ -357,7 +360,14 @@ def _open_base(root: Path, fingerprint: str) -> Snapshot | None:
 class _Batch:
     """The state of one run: plan, encode (checkpointing each video), write and publish, report."""
 
-    def __init__(self, root: Path, encoder: VideoEncoder, fingerprint: str, options: IndexOptions) -> None:
+    def __init__(
+        self,
+        root: Path,
+        encoder: VideoEncoder,
+        fingerprint: str,
+        options: IndexOptions,
+        skipped: list[dict[str, Any]],
+    ) -> None:
         self.root = root
         self.encoder = encoder
         self.fingerprint = fingerprint
@@ -369,7 +379,7 @@ class _Batch:
         self.indexed: list[dict[str, Any]] = []
         self.resumed: list[dict[str, Any]] = []
         self.reused: list[dict[str, Any]] = []
-        self.skipped: list[dict[str, Any]] = []
+        self.skipped = skipped
         self.failed: list[dict[str, Any]] = []
         self.finished: list[Task] = []  # encoded now or earlier: their checkpoints go into the snapshot
         self.carried: list[tuple[Task, str]] = []  # (task, id of the base video with the same content)
@@ -401,7 +411,7 @@ class _Batch:
         out = []
         for task in tasks:
             try:
-                digest = content_hash(task.item.path, task.item.subtitles, salt=task.content_hash)
+                digest = content_hash(task.item.path, task.item.subtitles, salt=task.salt)
             except OSError as exc:
                 self._fail(task, f"{exc.filename or task.item.path}: cannot be read ({exc.strerror or exc})")
                 continue
@@ -441,7 +451,7 @@ class _Batch:
             self._finish(task, self.encoder.encode, feats, mask, texts, duration)
 
     def _encode_videos(self, tasks: list[Task]) -> None:
-        """Decode in worker processes, encode here as chunks arrive; one video per worker at a time."""
+        """Decode in worker processes (PREFETCH videos queued on each), encode here as clip chunks arrive."""
         from indexer.encoding import PendingVideo
 
         if not tasks:

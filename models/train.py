@@ -1,9 +1,11 @@
 """The training loop on tensors: NCE + tag losses (+ VSM, MFM-NCE), validation, early stopping, checkpoints.
 
 One step takes a few videos with all their queries. Negatives (CBT / Hammer style) are the other videos and
-clips of the batch, plus videos and clips sampled from a memory bank of detached vectors of every training
-video (refreshed whenever a video is in a batch), plus random queries of other videos for the video → query
-direction. The text encoder is frozen: its features come precomputed in the data.
+clips of the batch, plus random queries of other videos for the video → query direction. Half of each batch
+(`hard_negatives`) are sampled hard negatives: the videos whose vectors, as a bank of detached vectors from
+the last time each video was encoded, best match the other videos' queries. They are encoded afresh with the
+batch: scoring against the stale bank vectors themselves made the losses climb. The text encoder is frozen:
+its features come precomputed in the data.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class TrainConfig:
     clip_weight: float = 1.0
     tag_weight: float = 1.0
     pair_weight: float = 0.5
-    sampled_videos: int = 64  # memory-bank videos (and their clips) added as negatives per step
+    hard_negatives: float = 0.5  # share of each batch filled with the videos closest to the others' queries
     sampled_queries: int = 64  # queries of other videos added as negatives for video → query
     vsm: bool = True
     vsm_weight: float = 0.5
@@ -85,37 +87,33 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-class MemoryBank:
-    """Detached clip and video vectors of every training video, from the last step that encoded it."""
+class VideoBank:
+    """Detached vectors of every training video from the last step that encoded it, to mine hard negatives."""
 
-    def __init__(self, clip_counts: Sequence[int], dim: int, device: torch.device) -> None:
-        counts = torch.tensor(list(clip_counts), device=device)
-        self.offsets = F.pad(counts.cumsum(0), (1, 0))  # [V+1]
-        self.owner = torch.repeat_interleave(torch.arange(len(counts), device=device), counts)  # [T]
-        self.videos = torch.zeros(len(counts), dim, device=device)
-        self.clips = torch.zeros(int(counts.sum()), dim, device=device)
-        self.seen = torch.zeros(len(counts), dtype=torch.bool, device=device)
+    def __init__(self, n_videos: int, dim: int, device: torch.device) -> None:
+        self.videos = torch.zeros(n_videos, dim, device=device)
+        self.seen = torch.zeros(n_videos, dtype=torch.bool, device=device)
 
-    def update(self, index: Tensor, videos: Tensor, clips: Tensor, clip_mask: Tensor) -> None:
-        """Store videos [B,D] and clips [B,C,D] (mask [B,C]) of the videos `index` [B]."""
-        positions = self.offsets[index][:, None] + torch.arange(clips.shape[1], device=clips.device)  # [B,C]
+    def update(self, index: Tensor, videos: Tensor) -> None:
+        """Store the vectors [B,D] of the videos `index` [B]."""
         self.videos[index] = videos.detach()
-        self.clips[positions[clip_mask]] = clips.detach()[clip_mask]
         self.seen[index] = True
 
-    def sample(self, exclude: Tensor, k: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Up to k seen videos not in `exclude`: their vectors [K,D] and all their clips [M,D]."""
-        candidates = self.seen & ~torch.isin(torch.arange(len(self.seen), device=exclude.device), exclude)
-        pool = candidates.nonzero().squeeze(1)
-        chosen = pool[torch.randperm(len(pool), generator=generator)[:k].to(pool.device)]
-        return self.videos[chosen], self.clips[torch.isin(self.owner, chosen)]
+    def hardest(self, queries: Tensor, exclude: Tensor, k: int, generator: torch.Generator) -> Tensor:
+        """Up to k videos not in `exclude` most similar to any of `queries` [Q,D]; unseen ones rank last,
+        in random order."""
+        pool = torch.nonzero(~torch.isin(torch.arange(len(self.seen)), exclude.cpu())).squeeze(1)
+        pool = pool.to(self.videos.device)
+        similarity = (queries @ self.videos[pool].t()).amax(dim=0)  # [P]
+        unseen = -2.0 - torch.rand(len(pool), generator=generator).to(pool.device)  # below any cosine
+        score = torch.where(self.seen[pool], similarity, unseen)
+        return pool[score.topk(min(k, len(pool))).indices].cpu()
 
     def tensors(self) -> dict[str, Tensor]:
-        return {"bank.videos": self.videos, "bank.clips": self.clips, "bank.seen": self.seen}
+        return {"bank.videos": self.videos, "bank.seen": self.seen}
 
     def load(self, tensors: dict[str, Tensor]) -> None:
         self.videos.copy_(tensors["bank.videos"])
-        self.clips.copy_(tensors["bank.clips"])
         self.seen.copy_(tensors["bank.seen"])
 
 
@@ -175,11 +173,12 @@ class Trainer:
             lr=config.lr,
         )
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.bank = MemoryBank([v.n_clips for v in data.videos], model.config.dim, self.device)
+        self.bank = VideoBank(len(data.videos), model.config.dim, self.device)
         self.state = TrainState()
         self.best_weights: dict[str, Tensor] | None = None
         self.visual_frozen = False
-        self.steps_per_epoch = math.ceil(len(data.videos) / config.batch_videos)
+        self.n_hard = min(round(config.batch_videos * config.hard_negatives), config.batch_videos - 1)
+        self.steps_per_epoch = math.ceil(len(data.videos) / (config.batch_videos - self.n_hard))
 
     def losses(self, index: Tensor) -> dict[str, Tensor]:
         """All enabled losses for the videos `index` [B], all their queries and some subtitle lines."""
@@ -188,21 +187,24 @@ class Trainer:
         states = encode_clip_states(model, batch)  # [B,C,hidden]
         clips = model.video_level(states, batch.clip_mask)  # [B,C,D]
         videos = model.video_vector(clips, batch.clip_mask)  # [B,D]
-        neg_videos, neg_clips = self.bank.sample(index.to(self.device), cfg.sampled_videos, self.generator)
-        self.bank.update(index.to(self.device), videos, clips, batch.clip_mask)
-        candidates = _Candidates(batch.clip_mask, clips, videos, neg_videos, neg_clips)
-
+        self.bank.update(index.to(self.device), videos)
+        candidates = _Candidates(batch.clip_mask, clips, videos)
         q_index = torch.cat([self.queries_of[i] for i in index.tolist()])
+        q = model.encode_query(self.data.queries.select(q_index).text.to(self.device))  # [Q,D]
+
         others = torch.nonzero(~torch.isin(self.data.queries.video, index)).squeeze(1)
         sampled = others[torch.randperm(len(others), generator=self.generator)[: cfg.sampled_queries]]
         extra = model.encode_query(self.data.queries.select(sampled).text.to(self.device))  # [R,D]
-        out = self._query_losses(self.data.queries, self.targets, q_index, index, candidates, extra)
+        out = self._query_losses(self.data.queries, self.targets, q_index, q, index, candidates, extra)
         total = self._weighted(out)
         if cfg.vsm:
             lines = torch.cat(
                 [_take(self.lines_of[i], cfg.vsm_lines, self.generator) for i in index.tolist()]
             )
-            vsm = self._query_losses(self.data.pseudo, self.pseudo_targets, lines, index, candidates, None)
+            q_lines = model.encode_query(self.data.pseudo.select(lines).text.to(self.device))
+            vsm = self._query_losses(
+                self.data.pseudo, self.pseudo_targets, lines, q_lines, index, candidates, None
+            )
             out["vsm"] = self._weighted(vsm)
             total = total + cfg.vsm_weight * out["vsm"]
         if cfg.mfm:
@@ -226,22 +228,21 @@ class Trainer:
         queries: QueryData,
         targets: Targets,
         q_index: Tensor,
+        q: Tensor,
         video_index: Tensor,
         cand: _Candidates,
         extra_queries: Tensor | None,
     ) -> dict[str, Tensor]:
-        """Query → video NCE (both ways), query → clip NCE and tag losses for the queries `q_index`."""
+        """Video NCE (both ways), clip NCE and tag losses of the queries `q_index`, encoded as `q` [Q,D]."""
         cfg, model = self.config, self.model
         device = self.device
-        chosen = queries.select(q_index)
-        q = model.encode_query(chosen.text.to(device))  # [Q,D]
-        local = (chosen.video[:, None] == video_index[None, :]).float().argmax(dim=1).to(device)  # [Q]
-        span = chosen.span.to(device)
+        owner_video = queries.video[q_index]
+        local = (owner_video[:, None] == video_index[None, :]).float().argmax(dim=1).to(device)  # [Q]
+        span = queries.span[q_index].to(device)
 
-        all_videos = torch.cat([cand.videos, cand.neg_videos])  # [B+K,D]
-        video_pos = F.one_hot(local, len(all_videos)).bool()  # [Q,B+K]
-        extra_rows = None if extra_queries is None else extra_queries @ all_videos.t()
-        video_loss = symmetric_nce(q @ all_videos.t(), video_pos, cfg.temperature, extra_rows=extra_rows)
+        video_pos = F.one_hot(local, len(cand.videos)).bool()  # [Q,B]
+        extra_rows = None if extra_queries is None else extra_queries @ cand.videos.t()
+        video_loss = symmetric_nce(q @ cand.videos.t(), video_pos, cfg.temperature, extra_rows=extra_rows)
 
         owner, position = cand.clip_mask.nonzero(as_tuple=True)  # [N] each, in the order of clips[clip_mask]
         clip_pos = (
@@ -249,9 +250,7 @@ class Trainer:
             & (position[None, :] >= span[:, :1])
             & (position[None, :] <= span[:, 1:])
         )  # [Q,N]
-        all_clips = torch.cat([cand.clips[cand.clip_mask], cand.neg_clips])  # [N+M,D]
-        clip_pos = F.pad(clip_pos, (0, len(cand.neg_clips)))
-        clip_loss = info_nce(q @ all_clips.t(), clip_pos, cfg.temperature)
+        clip_loss = info_nce(q @ cand.clips[cand.clip_mask].t(), clip_pos, cfg.temperature)
 
         c = cand.clip_mask.shape[1]
         mask = cand.clip_mask[local]  # [Q,C]
@@ -269,7 +268,9 @@ class Trainer:
 
     def _mfm_loss(self, states: Tensor, clips: Tensor, clip_mask: Tensor) -> Tensor:
         """MFM-NCE: mask ~mfm_ratio of the clip states, rerun the video level, find each masked clip again."""
-        chosen = mfm_positions(clip_mask, self.config.mfm_ratio, self.generator).to(states.device)  # [B,C]
+        chosen = mfm_positions(clip_mask.cpu(), self.config.mfm_ratio, self.generator).to(
+            states.device
+        )  # [B,C]
         masked = torch.where(chosen[..., None], self.model.hero.mask_embedding.to(states.dtype), states)
         predicted = self.model.video_level(masked, clip_mask)[chosen]  # [M,D]
         # [B,C]: the row of each clip in clips[clip_mask]
@@ -289,20 +290,29 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr * scale
 
+    @torch.no_grad()
+    def _with_hard_negatives(self, anchors: Tensor) -> Tensor:
+        """The anchors plus the `n_hard` videos whose last-seen vectors best match the anchors' queries."""
+        if self.n_hard == 0:
+            return anchors
+        q_index = torch.cat([self.queries_of[i] for i in anchors.tolist()])
+        q = self.model.encode_query(self.data.queries.select(q_index).text.to(self.device))
+        return torch.cat([anchors, self.bank.hardest(q, anchors, self.n_hard, self.generator)])
+
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training videos in a seeded random order; mean of each loss."""
         self.model.train()
         order = torch.randperm(len(self.data.videos), generator=self.generator)
         sums: dict[str, float] = {}
         bar = tqdm(
-            order.split(self.config.batch_videos),
+            order.split(self.config.batch_videos - self.n_hard),
             desc=f"epoch {self.state.epoch + 1}",
             disable=not self.config.progress,
             leave=False,
         )
-        for index in bar:
+        for anchors in bar:
             self._set_lr()
-            out = self.losses(index)
+            out = self.losses(self._with_hard_negatives(anchors))
             self.optimizer.zero_grad(set_to_none=True)
             out["total"].backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -397,13 +407,11 @@ class Trainer:
 
 @dataclass
 class _Candidates:
-    """What queries are contrasted with: batch clips [B,C,D] (mask [B,C]) and videos [B,D], bank negatives."""
+    """What queries are contrasted with: the batch's clips [B,C,D] (mask [B,C]) and videos [B,D]."""
 
     clip_mask: Tensor
     clips: Tensor
     videos: Tensor
-    neg_videos: Tensor
-    neg_clips: Tensor
 
 
 def _members(owner: Tensor, n: int) -> list[Tensor]:

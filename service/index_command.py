@@ -22,8 +22,10 @@ def index(
 ) -> dict[str, Any]:
     """Index video SOURCEs (folders, globs, files, `.jsonl` manifests) and/or a features folder into ``out``.
 
-    Returns the report (also stored in the new snapshot's manifest): indexed, resumed, reused, skipped,
-    failed, counts, timings (seconds per stage), throughput and the published version.
+    Returns the report (also stored in the new snapshot's manifest): lists `indexed`, `resumed` (finished
+    by an earlier, interrupted run), `reused` (carried over), `skipped` and `failed` (with reasons); `counts`;
+    `timings` in seconds (load_model, hash, decode summed over worker processes, encode, pipeline = wall
+    clock of decode + encode, write, publish, total); `throughput`; and `version` (None: nothing published).
     """
     options = IndexOptions(workers=workers, features=features, features_fps=features_fps, progress=progress)
     return run_index(out, sources, model, options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 from rq import Queue, Worker, get_current_job
@@ -15,7 +15,7 @@ from rq.registry import StartedJobRegistry
 from indexer.sources import VIDEO_EXTENSIONS
 from indexer.subtitles import find_sidecar
 from service.errors import ApiError
-from service.schemas import IndexJob
+from service.schemas import IndexJob, JobState
 from service.settings import Settings
 
 KEEP_S = 7 * 24 * 3600
@@ -73,7 +73,7 @@ def confine(paths: list[str], roots: list[Path]) -> list[str]:
 
 def _walk(folder: Path) -> list[Path]:
     """Video files under a folder (symlinked folders are not entered)."""
-    found = []
+    found: list[Path] = []
     for top, _, names in os.walk(folder, followlinks=False):
         found.extend(Path(top) / n for n in sorted(names) if Path(n).suffix.lower() in VIDEO_EXTENSIONS)
     return sorted(found)
@@ -119,7 +119,7 @@ def status(settings: Settings, connection: redis.Redis, job_id: str) -> IndexJob
 
 def describe(job: Job) -> IndexJob:
     state = job.get_status(refresh=False)
-    value = state.value if state is not None else "queued"
+    value: JobState = cast(JobState, state.value) if state is not None else "queued"
     error = message = None
     report = None
     if value == "failed":

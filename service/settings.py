@@ -27,24 +27,24 @@ class Settings(BaseSettings):
     model: str = "kairos-small"  # indexer.encoding.DEFAULT_MODEL (a test keeps them equal)
     device: str = "cpu"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_timeout_s: float = Field(default=0.1, gt=0, le=5, description="Socket and connect timeout of every call.")
-    redis_retry_s: float = Field(default=1.0, ge=0, le=60, description="After a Redis error, skip Redis this long.")
-    api_key: SecretStr | None = None
-    allowed_roots: Annotated[list[Path], NoDecode] = Field(default=
-        default_factory=list, description="Folders index jobs may read."
-    )
-    cache_ttl_s: int = Field(default=3600, ge=0, le=30 * 24 * 3600, description="0 disables the response cache.")
+    redis_timeout_s: float = Field(default=0.1, gt=0, le=5)  # socket and connect timeout of every call
+    redis_retry_s: float = Field(default=1.0, ge=0, le=60)  # after a Redis error, skip Redis this long
+    api_key: SecretStr | None = None  # write endpoints need it when set
+    allowed_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list
+    )  # folders index jobs may read
+    cache_ttl_s: int = Field(default=3600, ge=0, le=30 * 24 * 3600)  # 0 disables the cache
     max_query_chars: int = Field(default=MAX_QUERY_CHARS, ge=1, le=MAX_QUERY_CHARS)
     max_top_k_videos: int = Field(default=MAX_TOP_K_VIDEOS, ge=1, le=MAX_TOP_K_VIDEOS)
     max_limit: int = Field(default=MAX_LIMIT, ge=1, le=MAX_LIMIT)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
-    max_in_flight: int = Field(default=64, ge=1, le=10_000, description="Requests served at once; more get 503.")
-    reload_interval_s: float = Field(default=1.0, gt=0, le=3600, description="How often CURRENT is polled.")
-    stage1: Stage1Mode = "segments"
-    softmax_temperature: float = Field(default=0.1, gt=0, le=10, description="Of the video scores in the ranking.")
+    max_in_flight: int = Field(default=64, ge=1, le=10_000)  # requests served at once; more get 503
+    reload_interval_s: float = Field(default=1.0, gt=0, le=3600)  # how often CURRENT is polled
+    stage1: Stage1Mode = "segments"  # video score: best segment similarity, or the video vector
+    softmax_temperature: float = Field(default=0.1, gt=0, le=10)  # of the video scores in the ranking
     queue_name: str = "kairos-index"
     job_timeout_s: int = Field(default=6 * 3600, ge=10)
-    index_workers: int = Field(default=1, ge=1, le=64)
+    index_workers: int = Field(default=1, ge=1, le=64)  # decode processes of one index job
 
     @field_validator("allowed_roots", mode="before")
     @classmethod

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from indexer.encoding import model_fingerprint, resolve_model
+from indexer.encoding import VideoEncoder, model_fingerprint, resolve_model
 from indexer.pipeline import DecodePool, DecodeSettings, IndexingError, IndexOptions, index
 from indexer.snapshot import ModelMismatchError, Snapshot, SnapshotError, open_snapshot
 from indexer.sources import SourceError
 from indexer.synth import SynthConfig, generate_corpus
+from models.checkpoint import save_checkpoint
 from models.model import KairosModel
 from models.registry import create_model
 from service import index_command
@@ -272,3 +273,62 @@ def test_a_stalled_decoder_is_stopped(pool: DecodePool, tmp_path: Path) -> None:
     pool.submit(0, fifo, None)
     (event,) = drain(pool)
     assert event.kind == "failed" and "no progress" in event.reason
+
+
+def test_in_process_encoding_matches_the_pipeline(
+    corpus: Path, model: KairosModel, indexed: tuple[Path, dict[str, Any]]
+) -> None:
+    root, _ = indexed
+    video = sorted(corpus.glob("*.mp4"))[0]
+    encoded = VideoEncoder(model).encode_file(video, video.with_suffix(".srt"))
+    with open_snapshot(root) as snapshot:
+        stored = snapshot.record(video.stem)
+        assert stored.duration == pytest.approx(encoded.duration)
+        np.testing.assert_allclose(stored.clips, encoded.clips, atol=2e-3)
+        np.testing.assert_allclose(stored.segments, encoded.segments, atol=2e-3)
+        np.testing.assert_array_equal(stored.segment_ranges, encoded.segment_ranges)
+
+
+def test_resolve_model_from_a_checkpoint_folder_or_a_name(model: KairosModel, tmp_path: Path) -> None:
+    save_checkpoint(model, tmp_path / "ckpt")
+    assert model_fingerprint(resolve_model(str(tmp_path / "ckpt"))) == model_fingerprint(model)
+    assert model_fingerprint(resolve_model(MODEL)) == model_fingerprint(model)  # same fixed seed
+    with pytest.raises(ValueError, match="neither a checkpoint folder"):
+        resolve_model("no-such-model")
+
+
+def test_a_changed_file_is_reencoded_and_moved_files_keep_their_vectors(
+    corpus: Path, model: KairosModel, indexed: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    source, first = indexed
+    root = shutil.copytree(source, tmp_path / "root", ignore=shutil.ignore_patterns("work"))
+    names = sorted(p.stem for p in corpus.glob("*.mp4"))
+    moved = videos_of(corpus, tmp_path, names, "moved")
+    (moved / f"{names[0]}.srt").write_text("1\n00:00:00,500 --> 00:00:03,000\na new line\n")
+    report = index(root, [str(moved)], model, OPTIONS)
+    assert ids(report["indexed"]) == names[:1] and ids(report["reused"]) == names[1:]
+    with open_snapshot(source) as before, open_snapshot(root) as after:
+        assert after.version != first["version"] and sorted(after.video_ids) == names
+        assert after.video(names[1]).path == str(moved / f"{names[1]}.mp4")
+        np.testing.assert_array_equal(after.clip_vectors(names[1]), before.clip_vectors(names[1]))
+        assert not np.array_equal(after.clip_vectors(names[0]), before.clip_vectors(names[0]))
+
+
+def test_gc_removes_unused_checkpoints_and_lists_snapshots(
+    indexed: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    source, first = indexed
+    root = shutil.copytree(source, tmp_path / "root", ignore=shutil.ignore_patterns("work"))
+    mine = root / "work" / first["model_fingerprint"]
+    other = root / "work" / "0123456789abcdef"
+    for folder in (mine, other):
+        folder.mkdir(parents=True)
+    (other / "a.npz").write_bytes(b"x")
+    (mine / ".b.npz.1234.tmp").write_bytes(b"x")
+    (mine / "unfinished.npz").write_bytes(b"x")
+    result = index_command.gc(root, keep=1)
+    assert result["removed"] == []
+    assert sorted(result["work_removed"]) == sorted([f"{mine.name}/.b.npz.1234.tmp", other.name])
+    assert [p.name for p in mine.iterdir()] == ["unfinished.npz"]
+    (listed,) = index_command.list_snapshots(root)
+    assert listed["current"] and listed["version"] == first["version"] and listed["bytes"] > 0

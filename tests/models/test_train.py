@@ -12,7 +12,7 @@ from models.data import QueryData, TrainData, VideoData
 from models.encoders import TextFeatures
 from models.model import KairosModel
 from models.registry import create_model
-from models.train import TrainConfig, Trainer, predict, retrieval_metrics
+from models.train import TrainConfig, Trainer, VideoBank, predict, retrieval_metrics
 
 torch.set_num_threads(1)
 
@@ -82,7 +82,6 @@ def quiet(**changes: object) -> TrainConfig:
         "batch_videos": 2,
         "lr": 2e-3,
         "progress": False,
-        "sampled_videos": 2,
         "sampled_queries": 4,
     }
     return TrainConfig(**(defaults | changes))  # type: ignore[arg-type]
@@ -95,7 +94,7 @@ def test_training_steps_lower_the_loss() -> None:
         last = trainer.train_epoch()
     assert set(first) == {"video", "clip", "tag", "pair", "vsm", "mfm", "total"}
     assert last["total"] < 0.8 * first["total"]
-    assert trainer.state.step == 6 * 2
+    assert trainer.state.step == 6 * 4  # one anchor and one hard negative per step
 
 
 @pytest.mark.parametrize("name", ["mfm", "vsm"])
@@ -151,7 +150,7 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path: Path) -> Non
     )  # other init: everything must come from the checkpoint
     assert resumed.fit(tmp_path / "cut", resume=tmp_path / "cut" / "last").epoch == 4
 
-    assert resumed.state.step == whole.state.step == 4
+    assert resumed.state.step == whole.state.step == 8
     assert resumed.state.history == whole.state.history
     for key, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
@@ -194,3 +193,14 @@ def test_validation_metrics_and_early_stopping() -> None:
     assert all(len(m) <= trainer.config.top_n for m in pred.moments)
     only_v = retrieval_metrics(pred, val, torch.tensor([0, 3, 6]))
     assert set(only_v) == set(metrics)
+
+
+def test_video_bank_mines_the_hardest_videos_seen() -> None:
+    bank = VideoBank(5, dim=2, device=torch.device("cpu"))
+    vectors = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.75], [-1.0, -0.5]])
+    bank.update(torch.arange(4), vectors)
+    query = torch.tensor([[0.0, 1.0]])
+    gen = torch.Generator().manual_seed(0)
+    assert bank.hardest(query, torch.tensor([1]), 1, gen).tolist() == [2]  # video 1 is in the batch
+    assert bank.hardest(query, torch.tensor([1]), 3, gen).tolist() == [2, 0, 3]
+    assert bank.hardest(query, torch.tensor([1]), 9, gen).tolist() == [2, 0, 3, 4]  # never seen: last

@@ -92,8 +92,11 @@ def private_root(corpus: Corpus, tmp_path: Path) -> Path:
 class Answer(Protocol):
     """An HTTP response of httpx or of the test client."""
 
-    status_code: int
-    text: str
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
 
     def json(self) -> Any: ...
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from indexer.encoding import VideoEncoder
 from indexer.media import MediaError, iter_clips, probe_video
 from indexer.sources import VIDEO_EXTENSIONS
-from indexer.subtitles import Cue, clip_texts, find_sidecar, read_subtitles
+from indexer.subtitles import Cue, SubtitleError, clip_texts, find_sidecar, read_subtitles
 from models.data import QueryData, TrainData, VideoData, cat_text
 from models.encoders import TextFeatures
 from models.model import KairosModel
@@ -156,8 +156,12 @@ class _Cache:
 
     def video(self, name: str, path: Path) -> tuple[VideoData, list[Cue]]:
         """One video's frames (decoded or from the cache), subtitle clip features and subtitle cues."""
-        sidecar = find_sidecar(path)
-        cues = read_subtitles(sidecar) if sidecar is not None else []
+        cues: list[Cue] = []
+        if (sidecar := find_sidecar(path)) is not None:
+            try:
+                cues = read_subtitles(sidecar)
+            except SubtitleError as exc:
+                log.warning("video %s: subtitles ignored: %s", name, exc)
         frames, frame_mask, duration = self._frames(path)
         texts = clip_texts(cues, len(frames), self.model.config.clip_seconds)
         sub_tokens, sub_mask = self._sub_tokens(texts)

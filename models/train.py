@@ -138,12 +138,24 @@ class Targets:
 
 
 def encode_clip_states(model: KairosModel, batch: VideoBatch) -> Tensor:
-    """Clip-level states of all clips of the batch, padded to [B,C,hidden]; one backbone call for all."""
+    """Clip-level states of all clips of the batch, padded to [B,C,hidden]; one backbone call for all.
+
+    Clips without subtitle text skip the subtitle tokens (they would all be masked out: same result), which
+    saves most of the clip-level cost when few clips are spoken over.
+    """
     n, f = batch.frame_mask.shape
     frames = batch.frames
     if frames.dtype == torch.uint8:  # [N,F,H,W,3] -> [N*F,H,W,3] -> [N*F,Dv] -> [N,F,Dv]
         frames = model.encode_frames(frames.flatten(0, 1)).view(n, f, -1)
-    return batch.pad(model.clip_level(frames, batch.frame_mask, batch.sub_tokens, batch.sub_mask))
+    spoken = batch.sub_mask.any(dim=1)  # [N]
+    parts, order = [], []
+    for index, text in ((spoken.nonzero().squeeze(1), True), ((~spoken).nonzero().squeeze(1), False)):
+        if len(index):
+            tokens, mask = (batch.sub_tokens[index], batch.sub_mask[index]) if text else (None, None)
+            parts.append(model.clip_level(frames[index], batch.frame_mask[index], tokens, mask))
+            order.append(index)
+    states = torch.cat(parts)[torch.argsort(torch.cat(order))]  # [N,hidden], back in clip order
+    return batch.pad(states)
 
 
 class Trainer:

@@ -242,8 +242,8 @@ def serve(
     from service.app import serve as run
     from service.settings import Settings
 
-    overrides = {} if snapshot_root is None else {"snapshot_root": snapshot_root}
-    run(Settings(**overrides), host=host, port=port)
+    settings = Settings() if snapshot_root is None else Settings(snapshot_root=snapshot_root)
+    run(settings, host=host, port=port)
 
 
 @app.command()

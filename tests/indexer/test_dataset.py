@@ -26,7 +26,7 @@ torch.set_num_threads(1)
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
     generate_corpus(
-        out, SynthConfig(videos=3, seed=3, width=128, height=96, min_duration=10, max_duration=12)
+        out, SynthConfig(videos=4, seed=3, width=128, height=96, min_duration=10, max_duration=12)
     )
     return out
 
@@ -112,8 +112,9 @@ def test_unreadable_video_is_skipped_with_its_queries(
     copy = tmp_path / "corpus"
     shutil.copytree(corpus, copy)
     rows = read_annotations(copy / "annotations" / "train.jsonl")
-    broken = sorted({row["vid_name"] for row in rows})[0]
+    broken, mute = sorted({row["vid_name"] for row in rows})[:2]
     write_garbage_mp4(copy / "videos" / f"{broken}.mp4")
+    (copy / "videos" / f"{mute}.srt").write_text("1\n00:00:01,000 --> garbage\nhello\n")
     missing = {
         "vid_name": "synth_99999",
         "duration": 9.0,
@@ -130,6 +131,9 @@ def test_unreadable_video_is_skipped_with_its_queries(
     assert broken not in [v.name for v in data.videos]
     assert len(data.queries) == sum(row["vid_name"] != broken for row in rows)
     assert f"skipping video {broken}" in caplog.text and "skipping video synth_99999" in caplog.text
+    assert f"video {mute}: subtitles ignored" in caplog.text
+    kept = next(v for v in data.videos if v.name == mute)
+    assert not bool(kept.sub_mask.any()) and not bool((data.pseudo.video == data.videos.index(kept)).any())
     val = build_dataset(
         copy, copy / "annotations" / "val.jsonl", model, tmp_path / "cache", pseudo_queries=False
     )

@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.data import QueryData, TrainData, VideoData
+from models.data import QueryData, TrainData, VideoData, collate_videos
 from models.encoders import TextFeatures
 from models.model import KairosModel
 from models.registry import create_model
-from models.train import TrainConfig, Trainer, VideoBank, predict, retrieval_metrics
+from models.train import TrainConfig, Trainer, VideoBank, encode_clip_states, predict, retrieval_metrics
 
 torch.set_num_threads(1)
 
@@ -204,3 +204,14 @@ def test_video_bank_mines_the_hardest_videos_seen() -> None:
     assert bank.hardest(query, torch.tensor([1]), 1, gen).tolist() == [2]  # video 1 is in the batch
     assert bank.hardest(query, torch.tensor([1]), 3, gen).tolist() == [2, 0, 3]
     assert bank.hardest(query, torch.tensor([1]), 9, gen).tolist() == [2, 0, 3, 4]  # never seen: last
+
+
+def test_clip_states_skip_subtitles_of_silent_clips_without_changing_them() -> None:
+    model = tiny_model().eval()
+    videos = tiny_data(9, n_videos=2).videos
+    batch = collate_videos(videos, "cpu")
+    assert bool(batch.sub_mask.any(dim=1).any()) and not bool(batch.sub_mask.any(dim=1).all())
+    with torch.no_grad():
+        split = encode_clip_states(model, batch)
+        whole = batch.pad(model.clip_level(batch.frames, batch.frame_mask, batch.sub_tokens, batch.sub_mask))
+    assert torch.allclose(split, whole, atol=1e-5)

@@ -30,7 +30,7 @@ _DRAW_TRIES = 10_000
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """What corpus to generate. `videos` counts train/val/test videos; compositional ones come on top."""
+    """What corpus to generate. `videos` counts every video; the compositional split is a share of them."""
 
     videos: int
     seed: int
@@ -39,7 +39,7 @@ class SynthConfig:
     fps: int = 10  # render frame rate: events are drawn and encoded at this rate
     min_duration: float = 20.0
     max_duration: float = 90.0
-    compositional_videos: int | None = None  # None: 10 % of `videos`, at least 1
+    compositional_videos: int | None = None  # None: 10 % of `videos`, at least 1 (none for a single video)
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     queries_per_event: int = 2  # visual-only phrasings per event (distinct templates)
     overlap_probability: float = 0.35  # chance that an event starts while the previous one is on screen
@@ -49,6 +49,8 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if self.videos < 1 or self.width < 32 or self.height < 32 or self.fps < 1:
             raise ValueError("videos, fps must be >= 1 and width, height >= 32")
+        if not 0 <= self.n_compositional() < self.videos:
+            raise ValueError("compositional_videos must leave at least one train/val/test video")
         if not 10.0 <= self.min_duration <= self.max_duration:
             raise ValueError("durations must satisfy 10 <= min_duration <= max_duration")
 
@@ -56,7 +58,7 @@ class SynthConfig:
         """Number of compositional-split videos."""
         if self.compositional_videos is not None:
             return self.compositional_videos
-        return max(1, round(0.1 * self.videos))
+        return 0 if self.videos < 2 else max(1, round(0.1 * self.videos))
 
 
 @dataclass(frozen=True)
@@ -112,9 +114,9 @@ class _Pools:
 def plan_corpus(config: SynthConfig) -> list[VideoPlan]:
     """Plan every video of the corpus from `config.seed`."""
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5E]))
-    splits = _assign_splits(config.videos, config.split_fractions, rng) + ["compositional"] * (
-        config.n_compositional()
-    )
+    splits = _assign_splits(config.videos - config.n_compositional(), config.split_fractions, rng) + [
+        "compositional"
+    ] * (config.n_compositional())
     pools = _Pools()
     return [_plan_video(i, split, config, rng, pools) for i, split in enumerate(splits)]
 

@@ -26,7 +26,7 @@ torch.set_num_threads(1)
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
     generate_corpus(
-        out, SynthConfig(videos=4, seed=3, width=128, height=96, min_duration=10, max_duration=12)
+        out, SynthConfig(videos=5, seed=3, width=128, height=96, min_duration=10, max_duration=12)
     )
     return out
 

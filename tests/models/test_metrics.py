@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -64,3 +65,16 @@ def test_moment_recall_hand_case() -> None:
     assert metrics["svmr_r1_iou0.7"] == pytest.approx(1 / 3)
     assert metrics["svmr_r5_iou0.5"] == pytest.approx(2 / 3)
     assert metrics["svmr_r5_iou0.7"] == pytest.approx(1 / 3)
+
+
+def test_temporal_iou_equals_the_official_float32_formula() -> None:
+    rng = np.random.default_rng(0)
+    starts = rng.uniform(0, 60, size=(500, 2)).astype(np.float32)
+    preds = np.stack([starts[:, 0], starts[:, 0] + rng.uniform(0, 20, 500).astype(np.float32)], axis=1)
+    gt = np.array([12.3, 19.7], dtype=np.float32)
+    # standalone_eval/eval.py, compute_temporal_iou_batch
+    inter = np.maximum(0, np.minimum(preds[:, 1], gt[1]) - np.maximum(preds[:, 0], gt[0]))
+    union = np.maximum(preds[:, 1], gt[1]) - np.minimum(preds[:, 0], gt[0])
+    official = np.divide(inter, union, out=np.zeros_like(inter), where=union != 0)
+    ours = temporal_iou(torch.from_numpy(preds), torch.from_numpy(gt)).numpy()
+    assert ours.dtype == np.float32 and np.array_equal(ours, official)

@@ -121,7 +121,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     from indexer.synth import SynthConfig, generate_corpus
 
     folder = tmp_path_factory.mktemp("corpus")
-    config = SynthConfig(videos=3, seed=7, width=160, height=120, min_duration=10, max_duration=14)
+    config = SynthConfig(videos=4, seed=7, width=160, height=120, min_duration=10, max_duration=14)
     generate_corpus(folder / "data", config)
     videos = folder / "data" / "videos"
     root = folder / "index"

@@ -37,7 +37,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four synthetic videos of 10-11 s with subtitles."""
     out = tmp_path_factory.mktemp("corpus")
     generate_corpus(
-        out, SynthConfig(videos=3, seed=7, min_duration=10, max_duration=11, compositional_videos=1)
+        out, SynthConfig(videos=4, seed=7, min_duration=10, max_duration=11, compositional_videos=1)
     )
     return out / "videos"
 

@@ -100,15 +100,23 @@ def _decode_one(
 def _decode_messages(
     settings: DecodeSettings, task_id: int, path: Path, subtitles: Path | None
 ) -> Iterator[tuple[str, int, Any, float]]:
-    """("clips", id, clips, s)... then ("done", id, duration, s) or ("error", id, reason, s).
+    """Maybe ("warning", id, reason, 0), then ("clips", id, clips, s)... then ("done", id, duration, s) or
+    ("error", id, reason, s).
 
+    A subtitle file that cannot be read or parsed does not fail the video: it is decoded without subtitles
+    and the reason comes back as a warning (the user keeps the video; the report says what to fix).
     Seconds are decoding time only: the clock restarts after each message has been taken by the encoder.
     """
     started = time.perf_counter()
     end = 0.0
     chunk: list[Clip] = []
+    cues = None
+    if subtitles is not None:
+        try:
+            cues = read_subtitles(subtitles)
+        except Exception as exc:  # a bad sidecar costs the video its text, not its place in the index
+            yield "warning", task_id, f"{describe(exc)}; the video is indexed without subtitles", 0.0
     try:
-        cues = read_subtitles(subtitles) if subtitles is not None else None
         for clip in iter_clips(path, settings.fps, settings.clip_seconds, settings.size, cues):
             chunk.append(clip)
             end = clip.end
@@ -137,7 +145,7 @@ class DecodeEvent:
     """What a decode worker reported about one task."""
 
     task_id: int
-    kind: Literal["clips", "done", "failed"]
+    kind: Literal["clips", "done", "failed", "warning"]
     seconds: float = 0.0
     clips: list[Clip] = field(default_factory=list)
     duration: float = 0.0
@@ -217,6 +225,9 @@ class DecodePool:
                 worker.last_seen = time.monotonic()
                 if kind == "clips":
                     events.append(DecodeEvent(task_id, "clips", seconds, clips=payload))
+                    continue
+                if kind == "warning":
+                    events.append(DecodeEvent(task_id, "warning", reason=payload))
                     continue
                 worker.tasks.popleft()
                 if kind == "done":
@@ -381,6 +392,7 @@ class _Batch:
         self.reused: list[dict[str, Any]] = []
         self.skipped = skipped
         self.failed: list[dict[str, Any]] = []
+        self.warnings: list[dict[str, Any]] = []  # indexed, but with a problem to fix (a bad subtitle file)
         self.finished: list[Task] = []  # encoded now or earlier: their checkpoints go into the snapshot
         self.carried: list[tuple[Task, str]] = []  # (task, id of the base video with the same content)
         self.clips_seen = 0
@@ -472,6 +484,9 @@ class _Batch:
                     video = pending.get(event.task_id)
                     if video is None:  # its encoding failed already; the worker may still be sending
                         continue
+                    if event.kind == "warning":
+                        self._warn(task, event.reason)
+                        continue
                     if event.kind == "clips":
                         self._progress(len(event.clips))
                         if not self._encode_step(task, video.add, event.clips):
@@ -505,6 +520,10 @@ class _Batch:
         self.finished.append(task)
         self.indexed.append(_entry(task) | {"clips": len(encoded.clips), "duration": encoded.duration})
         self._advance()
+
+    def _warn(self, task: Task, reason: str) -> None:
+        log.warning("%s", reason)
+        self.warnings.append(_entry(task) | {"warning": reason})
 
     def _fail(self, task: Task, reason: str) -> None:
         log.warning("%s", reason)
@@ -586,12 +605,14 @@ class _Batch:
             "reused": self.reused,
             "skipped": self.skipped,
             "failed": self.failed,
+            "warnings": self.warnings,
             "counts": {
                 "indexed": len(self.indexed),
                 "resumed": len(self.resumed),
                 "reused": len(self.reused),
                 "skipped": len(self.skipped),
                 "failed": len(self.failed),
+                "warnings": len(self.warnings),
                 "clips_encoded": clips,
                 "video_seconds_encoded": seconds,
             },

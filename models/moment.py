@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -63,6 +64,31 @@ class MomentHead(nn.Module):
             return unary, x.new_zeros(b, max(c - 1, 0), 3, 3)
         pair = self.pair(torch.cat([x[:, :-1], x[:, 1:]], dim=-1))  # [B,C-1,9]
         return unary, pair.view(b, c - 1, 3, 3)  # [B,C-1,9] -> [B,C-1,3,3]
+
+    def score_one_query(self, query: Tensor, clips: Tensor, clip_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """`forward` for ONE query [D] against B videos (serving, eval mode): the same function, less work.
+
+        The first layer W [c, q*c, c-q] + b = (W1 + W3 + W2 diag(q)) c + (b - W3 q) is folded once per query,
+        so the [B,C,3D] concatenation is never built and that layer costs a third. Equal to `forward` up to
+        float rounding (~1e-6); dropout is ignored (call it in eval mode).
+        """
+        d = clips.shape[-1]
+        linear = self.inp[0]
+        assert isinstance(linear, nn.Linear)
+        w1, w2, w3 = linear.weight[:, :d], linear.weight[:, d : 2 * d], linear.weight[:, 2 * d :]  # [H,D]
+        weight = w1 + w3 + w2 * query[None, :]  # [H,D]
+        bias = linear.bias - w3 @ query  # [H]
+        b, c, _ = clips.shape
+        keep = clip_mask[..., None].to(clips.dtype)  # [B,C,1]
+        x = self.inp[1](F.linear(clips, weight, bias)) * keep  # [B,C,H]
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            y = conv(x.transpose(1, 2)).transpose(1, 2)  # [B,C,H] -> [B,H,C] -> [B,C,H]
+            x = (x + F.gelu(norm(y))) * keep
+        unary = self.unary(x)  # [B,C,3]
+        if not self.use_pair_term or c < 2:
+            return unary, x.new_zeros(b, max(c - 1, 0), 3, 3)
+        pair = self.pair(torch.cat([x[:, :-1], x[:, 1:]], dim=-1))  # [B,C-1,9]
+        return unary, pair.view(b, c - 1, 3, 3)
 
 
 def tag_targets(spans: Sequence[tuple[int, int]], n_clips: int) -> tuple[Tensor, Tensor]:
@@ -144,6 +170,147 @@ def decode_moments(
         scores = scores.masked_fill(iou > nms_iou, float("-inf"))
         scores[s, k] = float("-inf")
     return kept
+
+
+def decode_moments_batch(
+    unary: Tensor,
+    pair: Tensor | None,
+    lengths: Sequence[int],
+    top_n: int = 10,
+    min_clips: int = 1,
+    max_clips: int | None = None,
+    nms_iou: float = 0.5,
+) -> list[list[Span]]:
+    """`decode_moments` of K videos at once: unary [K,C,3], pair [K,C-1,3,3] (or None), padded to C clips.
+
+    Row k holds a video of `lengths[k]` clips (what lies beyond is padding and never read into a score).
+    Returns, per video, what `decode_moments(unary[k, :n], pair[k, :n-1], top_n, min_clips,
+    min(max_clips, n), nms_iou)` returns: the same spans in the same order; scores agree to float rounding
+    (the terms of a span are summed in another order: (B(s) + left(s)) + (E(e) + right(e))).
+
+    Scoring is one [K, C, lengths] band (a broadcast add over a strided view, no Python loop per video).
+    NMS is the same greedy one, run on each video's best `pool` candidates (vectorised over the videos);
+    a video whose pool runs out before it has top_n spans is redone with a 4x larger pool, so the result is
+    exactly the greedy NMS over all spans (ties broken by the lower (start, length) as `argmax` does).
+    """
+    k, c = int(unary.shape[0]), int(unary.shape[1])
+    if k == 0:
+        return []
+    n = torch.as_tensor(list(lengths), dtype=torch.long)  # [K]
+    lo = max(min_clips, 1)
+    hi = min(c, int(n.max()), c if max_clips is None else max_clips)
+    if c == 0 or top_n < 1 or lo > hi:
+        return [[] for _ in range(k)]
+    width = hi - lo + 1  # span lengths lo..hi
+    logp = unary.detach().float().log_softmax(dim=-1)  # [K,C,3]
+    pos = torch.arange(c)
+    inside = pos[None, :] < n[:, None]  # [K,C] real clips
+    has_left = (pos > 0)[None, :].expand(k, c)  # [K,C] a clip s > 0 has a left boundary term
+    has_right = pos[None, :] < (n - 1)[:, None]  # [K,C] a clip e < n-1 has a right boundary term
+    zeros = logp.new_zeros(k, 1)
+    begin, end = logp[..., BEGIN], logp[..., END]  # [K,C]
+    single = begin + end + 2 * math.log(2.0)  # [K,C]
+    if pair is not None and c > 1:
+        lp = pair.detach().float()[:, : c - 1].reshape(k, c - 1, 9).log_softmax(dim=-1).view(k, c - 1, 3, 3)
+        left_multi = torch.cat([zeros, lp[:, :, OTHER, BEGIN]], dim=1)  # [K,C] row s-1 of clip s
+        right_multi = torch.cat([lp[:, :, END, OTHER], zeros], dim=1)  # [K,C] row e of clip e
+        left_single = torch.cat([zeros, torch.logaddexp(lp[:, :, OTHER, BEGIN], lp[:, :, OTHER, END])], dim=1)
+        right_single = torch.cat(
+            [torch.logaddexp(lp[:, :, BEGIN, OTHER], lp[:, :, END, OTHER]), zeros], dim=1
+        )
+        right_multi = torch.where(has_right, right_multi, 0.0)  # no term at a video's last clip
+        right_single = torch.where(has_right, right_single, 0.0)
+        single = single + left_single + right_single
+        n_left, n_right = has_left.float(), has_right.float()
+    else:
+        left_multi = right_multi = logp.new_zeros(k, c)
+        n_left = n_right = logp.new_zeros(k, c)
+    neg_inf = float("-inf")
+    head = begin + left_multi  # [K,C] terms of a span start s
+    tail = torch.where(inside, end + right_multi, neg_inf)  # [K,C] terms of a span end e; -inf past the video
+    # end e = s + lo - 1 + j for j < width: windows of a padded tail, as a strided view [K,C,width]
+    tail_pad = torch.cat([tail, tail.new_full((k, hi), neg_inf)], dim=1)  # [K,C+hi]
+    ends = tail_pad.unfold(1, width, 1)[:, lo - 1 : lo - 1 + c]  # [K,C,width]
+    right_pad = torch.cat([n_right, n_right.new_zeros(k, hi)], dim=1)
+    n_terms = (2.0 + n_left)[:, :, None] + right_pad.unfold(1, width, 1)[:, lo - 1 : lo - 1 + c]
+    scores = (head[:, :, None] + ends).div_(n_terms)  # [K,C,width]
+    if lo == 1:  # the single-clip column, scored against its soft target
+        scores[:, :, 0] = torch.where(inside, single / (2.0 + n_left + n_right), neg_inf)
+    flat = scores.reshape(k, c * width)
+    n_np = n.numpy()
+    top = np.minimum(n_np, hi)
+    valid = np.where(top >= lo, (top - lo + 1) * (n_np + 1) - (top * (top + 1) - lo * (lo - 1)) // 2, 0)
+    out: list[list[Span]] = [[] for _ in range(k)]
+    rows = np.arange(k)
+    pool = min(c * width, max(8 * top_n, 64))
+    while len(rows):
+        sub = flat if len(rows) == k else flat[torch.from_numpy(rows)]
+        values, index = torch.topk(sub, pool, dim=1)  # [R,pool], sorted by value
+        redo = _nms_pool(
+            values.numpy(), index.numpy(), width, lo, top_n, nms_iou, valid[rows] > pool, out, rows
+        )
+        rows = rows[redo]
+        if pool == c * width:
+            break
+        pool = min(c * width, 4 * pool)
+    return out
+
+
+def _nms_pool(
+    values: np.ndarray,
+    index: np.ndarray,
+    width: int,
+    lo: int,
+    top_n: int,
+    nms_iou: float,
+    more: np.ndarray,
+    out: list[list[Span]],
+    rows: np.ndarray,
+) -> np.ndarray:
+    """Greedy NMS over each row's candidate pool; fills out[rows[r]]; True where the pool was too small.
+
+    values/index [R,P]: candidate scores and flat band indices (start * width + length - lo), best first.
+    more [R]: the row has valid spans outside its pool.
+    """
+    r = len(values)
+    order = np.lexsort((index, -values), axis=-1)  # equal scores: lower flat index first, as argmax
+    score = np.take_along_axis(values, order, axis=1).astype(np.float32)
+    flat = np.take_along_axis(index, order, axis=1)
+    start = flat // width
+    length = flat % width + lo
+    stop = start + length - 1
+    length_f = length.astype(np.float32)
+    boundary = score[:, -1].copy()  # the lowest pooled score: anything outside may tie or exceed it
+    threshold = np.float32(nms_iou)
+    picks_s, picks_e, picks_v = [], [], []
+    redo = np.zeros(r, dtype=bool)
+    live = np.ones(r, dtype=bool)
+    at = np.arange(r)
+    for _ in range(top_n):
+        best = score.argmax(axis=1)
+        best_score = score[at, best]
+        live &= best_score > -np.inf
+        # the pool cannot decide this pick: it is empty, or the pick ties the pool's lowest score
+        redo |= more & ((~live) | (best_score <= boundary))
+        live &= ~redo
+        if not live.any():
+            break
+        s, e = start[at, best], stop[at, best]
+        picks_s.append(np.where(live, s, -1))
+        picks_e.append(e)
+        picks_v.append(best_score)
+        inter = np.clip(np.minimum(stop, e[:, None]) - np.maximum(start, s[:, None]) + 1, 0, None)
+        inter_f = inter.astype(np.float32)
+        iou = inter_f / (length_f + (e - s + 1)[:, None].astype(np.float32) - inter_f)
+        score[(iou > threshold) & live[:, None]] = -np.inf
+        score[at[live], best[live]] = -np.inf
+    for row in np.flatnonzero(~redo):
+        spans = out[int(rows[row])]
+        for s_col, e_col, v_col in zip(picks_s, picks_e, picks_v, strict=True):
+            if s_col[row] < 0:
+                break
+            spans.append(Span(int(s_col[row]), int(e_col[row]), math.exp(float(v_col[row]))))
+    return redo
 
 
 def spans_to_seconds(span: Span, clip_seconds: float, duration: float) -> tuple[float, float]:

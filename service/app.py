@@ -27,6 +27,9 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Probes and metrics are cheap and never shed: a liveness check failing under load would get a busy but
+# healthy server restarted (the Docker HEALTHCHECK uses /healthz, compose uses /readyz).
+NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def one_thread_per_library() -> None:
@@ -38,7 +41,8 @@ def one_thread_per_library() -> None:
 
 
 class Limits:
-    """ASGI middleware: at most `max_in_flight` requests at once (503), bodies of at most `max_body` (413)."""
+    """ASGI middleware: at most `max_in_flight` requests at once (503 + Retry-After, nothing queued beyond
+    that; probes in NEVER_SHED are always let through), bodies of at most `max_body` bytes (413)."""
 
     def __init__(self, app: ASGIApp, max_in_flight: int, max_body: int, metrics: Metrics) -> None:
         self.app = app
@@ -51,7 +55,7 @@ class Limits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_in_flight:
+        if self.in_flight >= self.max_in_flight and scope["path"] not in NEVER_SHED:
             self.metrics.rejected.labels(reason="busy").inc()
             await self._refuse(scope, receive, send, 503, "busy", "too many requests at once; retry shortly")
             return

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from indexer.snapshot import VideoNotFoundError
 
 log = logging.getLogger(__name__)
+BODY_PARSE_DETAIL = "There was an error parsing the body"  # FastAPI's 400 (bad UTF-8, JSON nested too deep)
 
 
 class ApiError(Exception):
@@ -91,6 +92,11 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
         404: "no such endpoint; see /docs for the API",
         405: "this method is not allowed here; see /docs for the API",
     }.get(status, phrase)
+    if status == 400 and exc.detail == BODY_PARSE_DETAIL:
+        code, message = (
+            "invalid_body",
+            "the request body cannot be parsed: send one UTF-8 JSON object, not deeply nested",
+        )
     return error_response(status, code, message, headers=getattr(exc, "headers", None))
 
 

@@ -19,16 +19,18 @@ from __future__ import annotations
 import math
 import time
 import unicodedata
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from indexer.snapshot import Snapshot, VideoNotFoundError
 from models.model import KairosModel
-from models.moment import decode_moments, spans_to_seconds
+from models.moment import decode_moments_batch, spans_to_seconds
 from service.cache import Cache, cache_key
 from service.errors import ApiError
 from service.metrics import Metrics
@@ -47,6 +49,7 @@ from service.schemas import (
 from service.settings import Settings
 
 NMS_IOU = 0.5
+STAGE2_FIRST_CHUNK = 16  # candidate videos in the first moment-head batch; later ones are 4x larger
 A = TypeVar("A", bound=Answer)
 
 
@@ -96,6 +99,7 @@ class SearchPipeline:
         self.metrics = metrics
         self.stage1_mode = settings.stage1
         self.temperature = settings.softmax_temperature
+        self._duration_cache: tuple[weakref.ref[Snapshot], np.ndarray] | None = None
 
     # -- stages -------------------------------------------------------------------------------------------
 
@@ -145,51 +149,83 @@ class SearchPipeline:
     def stage2(
         self, snapshot: Snapshot, q: np.ndarray, candidates: Candidates, limit: int, bounds: MomentBounds
     ) -> list[Moment]:
-        """Moments of the candidate videos, ranked by the combined score, at most `limit`."""
+        """Moments of the candidate videos, ranked by the combined score, at most `limit`.
+
+        Candidates go through the moment head and the batched decoder in chunks, best video first. A moment's
+        score is its video's weight times a moment score <= 1, so once `limit` moments score at least the
+        next video's weight, no later video can enter the answer and the rest are skipped (exact: a later
+        moment with an equal score would rank after them anyway).
+        """
         if len(candidates.idx) == 0:
             return []
         clip_seconds = snapshot.manifest.clip_seconds
         min_clips, max_clips = clip_bounds(bounds, clip_seconds)
-        vectors = [snapshot.clip_vectors_at(int(i)) for i in candidates.idx]
-        lengths = [len(v) for v in vectors]
-        width = max(lengths)
-        clips = np.zeros((len(vectors), width, snapshot.manifest.dim), dtype=np.float32)  # [K, C, D]
-        mask = np.zeros((len(vectors), width), dtype=bool)  # [K, C]
-        for row, (vec, n) in enumerate(zip(vectors, lengths, strict=True)):
-            clips[row, :n] = vec
-            mask[row, :n] = True
-        device = self.model.device
-        query = torch.tensor(q, dtype=torch.float32, device=device).expand(len(vectors), -1)
-        unary, pair = self.model.moment_head(
-            query, torch.from_numpy(clips).to(device), torch.from_numpy(mask).to(device)
-        )
-        unary, pair = unary.float().cpu(), pair.float().cpu()
         scores = candidates.scores.astype(np.float64)
         weights = np.exp((scores - scores.max()) / self.temperature)
-        moments: list[Moment] = []
-        for row, n in enumerate(lengths):
-            if n < min_clips:
-                continue
-            video = snapshot.video_at(int(candidates.idx[row]))
-            spans = decode_moments(
-                unary[row, :n], pair[row, : max(n - 1, 0)], limit, min_clips, min(max_clips, n), NMS_IOU
+        durations = self._durations(snapshot)
+        vectors = [snapshot.clip_vectors_at(int(i)) for i in candidates.idx]
+        rows = [row for row, vec in enumerate(vectors) if len(vec) >= min_clips]  # others have no span
+        found: list[tuple[float, int, float, float, float]] = []  # (score, row, start, end, moment score)
+        done, chunk = 0, STAGE2_FIRST_CHUNK
+        while done < len(rows):
+            if len(found) >= limit:
+                kth = sorted((f[0] for f in found), reverse=True)[limit - 1]
+                if kth >= weights[rows[done]]:
+                    break
+            part = rows[done : done + chunk]
+            done += len(part)
+            chunk *= 4
+            lengths = [len(vectors[row]) for row in part]
+            unary, pair = self._moment_logits(q, [vectors[row] for row in part], lengths)
+            decoded = decode_moments_batch(unary, pair, lengths, limit, min_clips, max_clips, NMS_IOU)
+            for row, spans in zip(part, decoded, strict=True):
+                duration = float(durations[int(candidates.idx[row])])
+                for span in spans:
+                    start, end = spans_to_seconds(span, clip_seconds, duration)
+                    if end <= start or not in_bounds(end - start, bounds):
+                        continue
+                    found.append((float(weights[row] * span.score), row, start, end, span.score))
+        found.sort(key=lambda f: -f[0])  # stable: ties keep video then span order
+        return [
+            Moment(
+                video_id=snapshot.video_ids[int(candidates.idx[row])],
+                start=round(start, 3),
+                end=round(end, 3),
+                score=score,
+                video_score=float(candidates.scores[row]),
+                moment_score=float(moment_score),
             )
-            for span in spans:
-                start, end = spans_to_seconds(span, clip_seconds, video.duration)
-                if end <= start or not in_bounds(end - start, bounds):
-                    continue
-                moments.append(
-                    Moment(
-                        video_id=video.video_id,
-                        start=round(start, 3),
-                        end=round(end, 3),
-                        score=float(weights[row] * span.score),
-                        video_score=float(candidates.scores[row]),
-                        moment_score=float(span.score),
-                    )
-                )
-        moments.sort(key=lambda m: -m.score)
-        return moments[:limit]
+            for score, row, start, end, moment_score in found[:limit]
+        ]
+
+    def _moment_logits(
+        self, q: np.ndarray, vectors: list[np.ndarray], lengths: list[int]
+    ) -> tuple[Tensor, Tensor]:
+        """The moment head over the videos' clip vectors [n, D] float16, padded into one batch [K, C, D]."""
+        width = max(lengths)
+        clips = np.zeros((len(vectors), width, vectors[0].shape[1]), dtype=np.float32)  # [K,C,D]
+        mask = np.zeros((len(vectors), width), dtype=bool)  # [K,C]
+        for row, (vec, n) in enumerate(zip(vectors, lengths, strict=True)):
+            clips[row, :n] = vec  # float16 -> float32 straight from the memory map, one copy
+            mask[row, :n] = True
+        device = self.model.device
+        unary, pair = self.model.moment_head.score_one_query(
+            torch.tensor(q, dtype=torch.float32, device=device),
+            torch.from_numpy(clips).to(device),
+            torch.from_numpy(mask).to(device),
+        )
+        return unary.float().cpu(), pair.float().cpu()
+
+    def _durations(self, snapshot: Snapshot) -> np.ndarray:
+        """Video durations [N] in index order, read once per snapshot (not one SQLite query per candidate)."""
+        cached = self._duration_cache
+        if cached is not None and cached[0]() is snapshot:
+            return cached[1]
+        durations = np.zeros(len(snapshot), dtype=np.float64)
+        for row in snapshot.videos():
+            durations[row.idx] = row.duration
+        self._duration_cache = (weakref.ref(snapshot), durations)
+        return durations
 
     # -- requests -----------------------------------------------------------------------------------------
 

@@ -139,15 +139,24 @@ def media(
     return FileResponse(path, media_type=media_type)
 
 
+MAX_RANGES = 16  # parts of one multipart range request (many tiny parts amplify the response)
+MAX_RANGE_DIGITS = 19  # an offset past 10**19 bytes is nonsense (and int() of 4,300+ digits raises)
+
+
 def check_range(header: str, size: int) -> None:
     """Refuse (in the one error shape) a Range header that is malformed (400) or outside the file (416)."""
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or not spec.strip():
         raise ApiError(400, "bad_range", "Range must look like bytes=START-END", "range")
-    for part in spec.split(","):
+    parts = spec.split(",")
+    if len(parts) > MAX_RANGES:
+        raise ApiError(400, "bad_range", f"at most {MAX_RANGES} ranges per request", "range")
+    for part in parts:
         first, dash, last = part.strip().partition("-")
         if not dash or not (first or last) or not (first or "0").isdigit() or not (last or "0").isdigit():
             raise ApiError(400, "bad_range", "Range must look like bytes=START-END", "range")
+        if len(first) > MAX_RANGE_DIGITS or len(last) > MAX_RANGE_DIGITS:
+            raise ApiError(400, "bad_range", "a range offset has too many digits", "range")
         if first and last and int(first) > int(last):
             raise ApiError(400, "bad_range", "a range must not end before it starts", "range")
         if (first and int(first) >= size) or (not first and int(last) == 0):

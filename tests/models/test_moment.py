@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
-from models.moment import BEGIN, END, OTHER, MomentHead, Span, decode_moments, spans_to_seconds, tag_targets
+from models.moment import (
+    BEGIN,
+    END,
+    OTHER,
+    MomentHead,
+    Span,
+    decode_moments,
+    decode_moments_batch,
+    spans_to_seconds,
+    tag_targets,
+)
 from models.registry import get_config
 
 torch.set_num_threads(1)
@@ -137,3 +149,119 @@ def test_vectorised_scores_match_the_formula() -> None:
 def test_spans_to_seconds() -> None:
     assert spans_to_seconds(Span(2, 3, 1.0), 1.5, 100.0) == (3.0, 6.0)
     assert spans_to_seconds(Span(6, 6, 1.0), 1.5, 10.0) == (9.0, 10.0)  # cut at the duration
+
+
+def per_video(
+    unary: torch.Tensor,
+    pair: torch.Tensor | None,
+    lengths: list[int],
+    top_n: int,
+    min_clips: int,
+    max_clips: int | None,
+    nms_iou: float,
+) -> list[list[Span]]:
+    """The reference: `decode_moments` on each video's own (unpadded) rows, as stage 2 used to call it."""
+    out = []
+    for row, n in enumerate(lengths):
+        cap = n if max_clips is None else min(max_clips, n)
+        p = None if pair is None else pair[row, : max(n - 1, 0)]
+        out.append(decode_moments(unary[row, :n], p, top_n, min_clips, cap, nms_iou))
+    return out
+
+
+def assert_same_spans(batched: list[list[Span]], expected: list[list[Span]]) -> None:
+    assert len(batched) == len(expected)
+    for got, want in zip(batched, expected, strict=True):
+        assert [(s.start_clip, s.end_clip) for s in got] == [(s.start_clip, s.end_clip) for s in want]
+        for a, b in zip(got, want, strict=True):
+            assert a.score == pytest.approx(b.score, rel=1e-5, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_batched_decoder_equals_per_video_decoder(seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    k = 1 + seed * 3
+    lengths = [int(n) for n in torch.randint(1, 40, (k,), generator=gen)]
+    lengths[0] = 1  # a one-clip video
+    c = max(lengths) + int(seed % 2) * 3  # sometimes wider than every video (all rows padded)
+    unary = torch.randn(k, c, 3, generator=gen) * 2.0
+    pair = torch.randn(k, max(c - 1, 0), 3, 3, generator=gen) * 2.0
+    for row, n in enumerate(lengths):  # padding holds garbage that must never reach a score
+        unary[row, n:] = 50.0
+        pair[row, max(n - 1, 0) :] = -50.0
+    cases = [
+        (10, 1, None, 0.5),
+        (3, 1, 4, 0.5),  # max length, single-clip spans allowed
+        (5, 3, None, 0.5),  # min length
+        (4, 2, 6, 0.3),
+        (100, 1, None, 1.0),  # no suppression: every span, in score order
+        (10, 1, None, 0.0),  # any overlap suppresses: the candidate pool runs dry and is refilled
+        (7, 50, None, 0.5),  # longer than every video: nothing
+    ]
+    for top_n, min_clips, max_clips, iou in cases:
+        for p in (pair, None):
+            expected = per_video(unary, p, lengths, top_n, min_clips, max_clips, iou)
+            batched = decode_moments_batch(unary, p, lengths, top_n, min_clips, max_clips, iou)
+            assert_same_spans(batched, expected)
+
+
+def test_batched_decoder_small_pool_is_refilled_exactly() -> None:
+    # one long video, strong NMS, many spans asked: the first candidate pool cannot hold the answer
+    gen = torch.Generator().manual_seed(7)
+    unary, pair = torch.randn(2, 120, 3, generator=gen), torch.randn(2, 119, 3, 3, generator=gen)
+    for iou in (0.0, 0.1, 0.5):
+        expected = per_video(unary, pair, [120, 77], 40, 1, None, iou)
+        assert_same_spans(decode_moments_batch(unary, pair, [120, 77], 40, 1, None, iou), expected)
+
+
+def test_batched_decoder_breaks_ties_like_argmax() -> None:
+    # identical clips give exactly equal scores: the lower (start, length) wins, as in the reference
+    unary = torch.zeros(3, 12, 3)
+    pair = torch.zeros(3, 11, 3, 3)
+    lengths = [12, 9, 5]
+    for iou in (0.5, 1.0):
+        expected = per_video(unary, pair, lengths, 6, 1, None, iou)
+        assert_same_spans(decode_moments_batch(unary, pair, lengths, 6, 1, None, iou), expected)
+
+
+def test_batched_decoder_edges() -> None:
+    assert decode_moments_batch(torch.zeros(0, 5, 3), None, [], 5) == []
+    assert decode_moments_batch(torch.zeros(2, 5, 3), None, [5, 3], 0) == [[], []]
+    spans = decode_moments_batch(tags(10, c2=(0, 1, 0), c5=(0, 0, 1))[None], None, [10], 3)
+    assert (spans[0][0].start_clip, spans[0][0].end_clip) == (2, 5)
+    assert spans[0][0].score == pytest.approx(1.0, abs=1e-6)
+
+
+def test_score_one_query_matches_forward() -> None:
+    torch.manual_seed(1)
+    for name in ("kairos-tiny", "kairos-small"):
+        config = get_config(name)
+        head = MomentHead(config).eval()
+        query = torch.nn.functional.normalize(torch.randn(config.dim), dim=-1)
+        clips = torch.randn(4, 9, config.dim)
+        mask = torch.arange(9)[None, :] < torch.tensor([9, 4, 1, 7])[:, None]
+        with torch.inference_mode():
+            unary, pair = head(query[None].expand(4, -1), clips, mask)
+            fast_unary, fast_pair = head.score_one_query(query, clips, mask)
+        torch.testing.assert_close(fast_unary, unary, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(fast_pair, pair, atol=1e-5, rtol=1e-4)
+
+
+def test_batched_decoder_refill_with_ties(monkeypatch: pytest.MonkeyPatch) -> None:
+    # one clear span whose overlapping neighbours fill the first pool; the next picks lie outside it and tie
+    import models.moment as moment
+
+    pools: list[int] = []
+    real = moment._nms_pool
+
+    def counting(values: np.ndarray, *args: Any) -> np.ndarray:
+        pools.append(values.shape[1])
+        return real(values, *args)
+
+    monkeypatch.setattr(moment, "_nms_pool", counting)
+    unary = tags(120, c50=(0, 1, 0), c60=(0, 0, 1))[None]
+    for iou in (0.0, 0.5):
+        pools.clear()
+        expected = per_video(unary, None, [120], 3, 1, None, iou)
+        assert_same_spans(decode_moments_batch(unary, None, [120], 3, 1, None, iou), expected)
+        assert len(pools) == 2 and pools[1] > pools[0]  # the pool was refilled

@@ -114,6 +114,9 @@ def test_in_flight_limit(make_settings: Callable[..., Settings]) -> None:
             limits = getattr(limits, "app", None)
         assert isinstance(limits, Limits)
         limits.in_flight = 1  # one request is being served
-        assert_error(local.get("/healthz"), 503, "busy")
+        busy = local.get("/v1/videos")
+        assert_error(busy, 503, "busy")
+        assert busy.headers["retry-after"] == "1"
+        assert local.get("/healthz").status_code == 200  # probes are never shed
         limits.in_flight = 0
-        assert local.get("/healthz").status_code == 200
+        assert local.get("/v1/videos").status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Corpus
@@ -73,3 +74,54 @@ def test_list_and_get_videos(client: TestClient, corpus: Corpus) -> None:
     assert page["total"] == len(list(corpus.videos.glob("*.mp4"))) and len(page["videos"]) == 2
     video = client.get(f"/v1/videos/{page['videos'][0]['video_id']}").json()
     assert video == page["videos"][0] and video["n_clips"] >= 1
+
+
+def test_stage2_chunked_and_pruned_equals_per_video_reference(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batched head + decoder, in chunks of 2 with early exit, give the per-video reference's moments."""
+    import numpy as np
+    import torch
+
+    import service.search as search
+    from models.moment import decode_moments, spans_to_seconds
+    from service.schemas import SearchRequest
+
+    services = client.app.state.services  # type: ignore[attr-defined]
+    pipeline, snapshot = services.pipeline, services.snapshots.current
+    monkeypatch.setattr(search, "STAGE2_FIRST_CHUNK", 2)
+    cases: list[tuple[str, int, float | None]] = [
+        ("a red circle spins", 10, None),
+        ("something grows", 3, 3.0),
+    ]
+    for text, limit, min_seconds in cases:
+        request = SearchRequest(query=text, limit=limit, min_seconds=min_seconds, video_ids=None)
+        q = pipeline.encode(text)
+        candidates = pipeline.stage1(snapshot, q, 100)
+        got = pipeline.stage2(snapshot, q, candidates, limit, request)
+        # the reference: every candidate through `forward` alone, `decode_moments`, then rank
+        min_clips, max_clips = search.clip_bounds(request, snapshot.manifest.clip_seconds)
+        weights = np.exp((candidates.scores - candidates.scores.max()) / pipeline.temperature)
+        expected = []
+        for row, idx in enumerate(candidates.idx):
+            clips = torch.from_numpy(np.asarray(snapshot.clip_vectors_at(int(idx)), dtype=np.float32))
+            n = len(clips)
+            if n < min_clips:
+                continue
+            with torch.inference_mode():
+                unary, pair = pipeline.model.moment_head(
+                    torch.from_numpy(q)[None], clips[None], torch.ones(1, n, dtype=torch.bool)
+                )
+            video = snapshot.video_at(int(idx))
+            for span in decode_moments(
+                unary[0], pair[0], limit, min_clips, min(max_clips, n), search.NMS_IOU
+            ):
+                start, end = spans_to_seconds(span, snapshot.manifest.clip_seconds, video.duration)
+                if end > start and search.in_bounds(end - start, request):
+                    expected.append(
+                        (weights[row] * span.score, video.video_id, round(start, 3), round(end, 3))
+                    )
+        expected.sort(key=lambda m: -m[0])
+        assert [(m.video_id, m.start, m.end) for m in got] == [m[1:] for m in expected[:limit]]
+        for moment, want in zip(got, expected, strict=False):
+            assert abs(moment.score - want[0]) <= 1e-5

@@ -1,0 +1,432 @@
+"""Quality report: TVR's official metrics for Kairos and two baselines, side by side, in one run.
+
+    python benchmarks/quality.py --model DIR_OR_NAME --corpus HELDOUT_CORPUS --queries Q.jsonl [Q2.jsonl ...]
+        [--compositional C.jsonl] [--out benchmarks/results/quality.json]
+
+1. The corpus (a folder of videos with subtitle sidecars, e.g. a `kairos synth` corpus with a fresh seed) is
+   indexed into a temporary snapshot with `service.index_command.index` (or `--snapshot DIR` reuses one).
+2. Kairos: every query goes through the service's `SearchPipeline` (`service.evaluation.run_evaluation`:
+   VCMR = `search`, SVMR = `localize` in the ground-truth video, VR = `search_videos`), uncached.
+3. Baselines (`benchmarks/baselines.py`), on the same snapshot and queries:
+   (a) `subtitle_lines`: query vs. every subtitle line (cosine of pooled all-MiniLM-L6-v2 vectors), moment =
+       the line's span, video score = best line;
+   (b) `clip_window`: query vector . every stored clip vector (no segment/video index, no moment head),
+       moment = a window of +-W clips around a clip (NMS at IoU 0.5 within a video), video score = best clip.
+       W is chosen on `--window-queries` (default: the corpus' `annotations/val.jsonl`) by the mean VCMR
+       recall over {0.5,0.7} x R@{1,5,10}, unless `--window` fixes it.
+4. All predictions are scored by `service.tvr_metrics.evaluate_submission` (the official definitions).
+
+Splits: `heldout` = all `--queries` files together, `compositional` = `--compositional`. Writes the JSON
+(figures per system per split, the issue's bar, machine, command, timings) and a markdown table next to it
+(`.md`), and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import torch  # noqa: E402
+from baselines import (  # noqa: E402
+    Units,
+    clip_window_units,
+    encode_queries,
+    encode_texts,
+    submission,
+    subtitle_units,
+)
+
+from indexer.encoding import model_fingerprint, resolve_model  # noqa: E402
+from indexer.snapshot import Snapshot, open_snapshot  # noqa: E402
+from service.cache import Cache, connect  # noqa: E402
+from service.eval_command import read_queries  # noqa: E402
+from service.evaluation import run_evaluation  # noqa: E402
+from service.index_command import index  # noqa: E402
+from service.metrics import Metrics  # noqa: E402
+from service.schemas import SearchRequest  # noqa: E402
+from service.search import SearchPipeline  # noqa: E402
+from service.settings import Settings  # noqa: E402
+from service.tvr_metrics import DESC_TYPES, IOU_THRESHOLDS, RECALL_TOPKS, TASKS, evaluate_submission  # noqa: E402
+
+log = logging.getLogger("quality")
+
+RESULTS = ROOT / "benchmarks" / "results" / "quality.json"
+SYSTEMS = ("kairos", "subtitle_lines", "clip_window")
+LABELS = {
+    "kairos": "Kairos",
+    "subtitle_lines": "(a) subtitle lines",
+    "clip_window": "(b) clip window",
+}
+WINDOW_CHOICES = (0, 1, 2, 3, 4, 5, 6, 8)
+SELECTION_KEYS = [f"{thd}-r{k}" for thd in IOU_THRESHOLDS for k in (1, 5, 10)]
+BAR = {"VCMR": {"0.5-r1": 45.0, "0.5-r10": 80.0}}
+Row = dict[str, Any]
+
+
+# -- inputs ---------------------------------------------------------------------------------------------
+
+
+def load_queries(paths: Sequence[Path]) -> list[Row]:
+    """TVR rows of several files, checked by `kairos eval`'s reader; desc_ids must be unique across files."""
+    rows: list[Row] = []
+    origin: dict[object, Path] = {}
+    for path in paths:
+        for row in read_queries(path):
+            if row["desc_id"] in origin:
+                raise SystemExit(f"desc_id {row['desc_id']!r} is in both {origin[row['desc_id']]} and {path}")
+            origin[row["desc_id"]] = path
+            rows.append(row)
+    return rows
+
+
+def in_snapshot(rows: list[Row], snap: Snapshot, split: str) -> list[Row]:
+    kept = [row for row in rows if row["vid_name"] in snap]
+    if len(kept) < len(rows):
+        log.warning(
+            "%s: %d of %d queries excluded (video not indexed)", split, len(rows) - len(kept), len(rows)
+        )
+    if not kept:
+        raise SystemExit(f"{split}: no query has its video in the snapshot")
+    return kept
+
+
+def pipeline_for(snap: Snapshot, model_spec: str) -> SearchPipeline:
+    """The service's pipeline (settings from `KAIROS_*`), uncached (ttl 0: Redis is never called)."""
+    settings = Settings()
+    model = resolve_model(model_spec).to(settings.device).eval()
+    fingerprint = model_fingerprint(model)
+    if fingerprint != snap.manifest.model_hash:
+        raise SystemExit(
+            f"snapshot {snap.path} was indexed by model {snap.manifest.model_hash}, not {model_spec!r} "
+            f"({fingerprint})"
+        )
+    metrics = Metrics()
+    client = connect(settings.redis_url, settings.redis_timeout_s)
+    cache = Cache(client, metrics, ttl_s=0, retry_s=settings.redis_retry_s)
+    return SearchPipeline(model, fingerprint, cache, metrics, settings)
+
+
+# -- systems --------------------------------------------------------------------------------------------
+
+
+def evaluate_kairos(
+    pipeline: SearchPipeline, snap: Snapshot, rows: list[Row]
+) -> tuple[dict[str, Any], float]:
+    start = time.perf_counter()
+    metrics = run_evaluation(pipeline, snap, rows).metrics
+    return metrics, time.perf_counter() - start
+
+
+def evaluate_units(
+    query_vectors: Any, units: Units, rows: list[Row], video2idx: Mapping[str, int]
+) -> tuple[dict[str, Any], float]:
+    start = time.perf_counter()
+    metrics = evaluate_submission(submission(query_vectors, units, rows, video2idx), rows)
+    return metrics, time.perf_counter() - start
+
+
+def choose_window(
+    pipeline: SearchPipeline, snap: Snapshot, rows: list[Row], video2idx: Mapping[str, int]
+) -> tuple[int, dict[str, float]]:
+    """The half-width W (clips) of the clip-window baseline with the best mean VCMR recall on `rows`."""
+    vectors = encode_queries(pipeline.model, [row["desc"] for row in rows])
+    sweep: dict[str, float] = {}
+    for width in WINDOW_CHOICES:
+        metrics, _ = evaluate_units(vectors, clip_window_units(snap, width), rows, video2idx)
+        sweep[str(width)] = round(
+            sum(float(metrics["VCMR"][key]) for key in SELECTION_KEYS) / len(SELECTION_KEYS), 2
+        )
+    best = max(WINDOW_CHOICES, key=lambda w: (sweep[str(w)], -w))
+    return best, sweep
+
+
+# -- report ---------------------------------------------------------------------------------------------
+
+
+def bar_check(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The issue's bar on the held-out split: absolute VCMR figures, and ahead of both baselines on every
+    VCMR figure (strictly)."""
+    kairos = results["kairos"]["VCMR"]
+    checks: dict[str, Any] = {}
+    for key, floor in BAR["VCMR"].items():
+        checks[f"VCMR {key} >= {floor:g}"] = {"value": kairos[key], "met": kairos[key] >= floor}
+    for baseline in SYSTEMS[1:]:
+        behind = {
+            key: [kairos[key], value]
+            for key, value in results[baseline]["VCMR"].items()
+            if not kairos[key] > value
+        }
+        checks[f"ahead of {baseline} on every VCMR figure"] = {"met": not behind, "not_ahead": behind}
+    checks["all_met"] = all(c["met"] for c in checks.values())
+    return checks
+
+
+def _cell(value: object) -> str:
+    return "–" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def split_table(split: str, results: Mapping[str, Mapping[str, Any]], n_queries: int) -> list[str]:
+    """All queries: a row per task, IoU and system; then VCMR by query type at IoU 0.5."""
+    lines = [
+        f"### {split} ({n_queries} queries)",
+        "",
+        "| task | IoU | system | " + " | ".join(f"R@{k}" for k in RECALL_TOPKS) + " |",
+        "|" + " --- |" * (3 + len(RECALL_TOPKS)),
+    ]
+    for task in TASKS:
+        for thd in [""] if task == "VR" else [str(t) for t in IOU_THRESHOLDS]:
+            prefix = f"{thd}-" if thd else ""
+            for system in SYSTEMS:
+                cells = " | ".join(_cell(results[system][task][f"{prefix}r{k}"]) for k in RECALL_TOPKS)
+                lines.append(f"| {task} | {thd or '–'} | {LABELS[system]} | {cells} |")
+    if all("VCMR_by_type" in results[s] for s in SYSTEMS):
+        ratio = results["kairos"]["VCMR_by_type"]["desc_type_ratio"]
+        lines += [
+            "",
+            "VCMR at IoU 0.5 by query type (v = visual, t = subtitle, vt = both; "
+            f"percent of queries: {ratio}):",
+            "",
+            "| type | system | " + " | ".join(f"R@{k}" for k in RECALL_TOPKS) + " |",
+            "|" + " --- |" * (2 + len(RECALL_TOPKS)),
+        ]
+        for desc_type in DESC_TYPES:
+            for system in SYSTEMS:
+                by_type = results[system]["VCMR_by_type"]
+                cells = " | ".join(_cell(by_type[f"{desc_type}-0.5-r{k}"]) for k in RECALL_TOPKS)
+                lines.append(f"| {desc_type} | {LABELS[system]} | {cells} |")
+    return lines + [""]
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    corpus, model, window = report["corpus"], report["model"], report["clip_window"]
+    lines = [
+        f"Model `{model['spec']}` (fingerprint {model['fingerprint']}) on `{corpus['path']}`: "
+        f"{corpus['videos']} videos, {corpus['clips']} clips, {corpus['subtitle_lines']} subtitle lines. "
+        f"Baseline (b) window: ±{window['half_width']} clips ({window['chosen_by']}).",
+        "",
+    ]
+    for split, info in report["splits"].items():
+        lines += split_table(split, report["results"][split], info["queries"])
+    if "bar" in report:
+        lines.append(
+            "Bar (held-out split): "
+            + ", ".join(
+                f"{name}: {'met' if check['met'] else 'MISSED'}"
+                + (f" ({check['value']:.2f})" if "value" in check else "")
+                for name, check in report["bar"].items()
+                if name != "all_met"
+            )
+            + "."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+# -- main -----------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", required=True, help="checkpoint folder (config.json) or registry name")
+    parser.add_argument("--corpus", type=Path, required=True, help="held-out corpus folder (videos + .srt)")
+    parser.add_argument(
+        "--queries", type=Path, nargs="+", required=True, help="TVR jsonl file(s): split heldout"
+    )
+    parser.add_argument("--compositional", type=Path, help="TVR jsonl: split compositional")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON report (markdown beside it, .md)")
+    parser.add_argument("--snapshot", type=Path, help="reuse this snapshot (root or dir) instead of indexing")
+    parser.add_argument("--window", type=int, help="clip-window half-width in clips (default: chosen)")
+    parser.add_argument("--window-queries", type=Path, help="queries to choose it on (default: corpus val)")
+    parser.add_argument("--workers", type=int, default=1, help="indexing worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    timings: dict[str, Any] = {}
+    splits: dict[str, list[Row]] = {"heldout": load_queries(args.queries)}
+    if args.compositional is not None:
+        splits["compositional"] = load_queries([args.compositional])
+    corpus = args.corpus.resolve()
+
+    with tempfile.TemporaryDirectory(prefix="kairos-quality-") as tmp:
+        index_report: dict[str, Any] | None = None
+        if args.snapshot is None:
+            log.info("indexing %s with %s", corpus, args.model)
+            t0 = time.perf_counter()
+            index_report = index(
+                [str(corpus)], Path(tmp), model=args.model, workers=args.workers, progress=False
+            )
+            timings["index_s"] = round(time.perf_counter() - t0, 2)
+            if index_report.get("failed"):
+                log.warning(
+                    "%d videos failed to index: %s", len(index_report["failed"]), index_report["failed"][:3]
+                )
+        with open_snapshot(args.snapshot or Path(tmp)) as snap:
+            report = run(args, snap, splits, corpus, timings)
+            if index_report is not None:
+                report["corpus"]["index"] = {
+                    key: index_report.get(key) for key in ("counts", "timings", "throughput")
+                }
+    timings["total_s"] = round(time.perf_counter() - started, 2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    table = markdown(report)
+    args.out.with_suffix(".md").write_text(table, encoding="utf-8")
+    print(table)
+    return report
+
+
+def run(
+    args: argparse.Namespace,
+    snap: Snapshot,
+    splits: dict[str, list[Row]],
+    corpus: Path,
+    timings: dict[str, Any],
+) -> dict[str, Any]:
+    splits = {name: in_snapshot(rows, snap, name) for name, rows in splits.items()}
+    video2idx = {video_id: idx for idx, video_id in enumerate(snap.video_ids)}
+    pipeline = pipeline_for(snap, args.model)
+    model = pipeline.model
+
+    t0 = time.perf_counter()
+    lines, without_lines = subtitle_units(snap, model.text_encoder)
+    timings["encode_subtitle_lines_s"] = round(time.perf_counter() - t0, 2)
+
+    if args.window is not None:
+        sweep: dict[str, float] = {}
+        width, chosen_by = args.window, "fixed by --window"
+    else:
+        window_path = args.window_queries or corpus / "annotations" / "val.jsonl"
+        window_rows = in_snapshot(load_queries([window_path]), snap, "window selection")
+        t0 = time.perf_counter()
+        width, sweep = choose_window(pipeline, snap, window_rows, video2idx)
+        timings["choose_window_s"] = round(time.perf_counter() - t0, 2)
+        chosen_by = (
+            f"best mean VCMR R@{{1,5,10}} at IoU {{0.5,0.7}} among ±{list(WINDOW_CHOICES)} on "
+            f"{len(window_rows)} queries of {window_path.name}"
+        )
+        log.info("clip window: ±%d clips (sweep %s)", width, sweep)
+    windows = clip_window_units(snap, width)
+
+    results: dict[str, dict[str, Any]] = {}
+    for split, rows in splits.items():
+        log.info("%s: %d queries", split, len(rows))
+        split_times: dict[str, float] = {}
+        texts = [row["desc"] for row in rows]
+        out: dict[str, Any] = {}
+        out["kairos"], split_times["kairos"] = evaluate_kairos(pipeline, snap, rows)
+        t0 = time.perf_counter()
+        pooled = encode_texts(model.text_encoder, texts)
+        enc_a = time.perf_counter() - t0
+        out["subtitle_lines"], rank_a = evaluate_units(pooled, lines, rows, video2idx)
+        split_times["subtitle_lines"] = enc_a + rank_a
+        t0 = time.perf_counter()
+        query_vectors = encode_queries(model, texts)
+        enc_b = time.perf_counter() - t0
+        out["clip_window"], rank_b = evaluate_units(query_vectors, windows, rows, video2idx)
+        split_times["clip_window"] = enc_b + rank_b
+        results[split] = out
+        timings[split] = {
+            key: {"total_s": round(value, 2), "per_query_ms": round(1000 * value / len(rows), 2)}
+            for key, value in split_times.items()
+        }
+
+    report: dict[str, Any] = {
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "git_commit": git_commit(),
+        "machine": machine(),
+        "model": {
+            "spec": args.model,
+            "fingerprint": pipeline.fingerprint,
+            "config_hash": model.config.config_hash(),
+            "text_model": model.config.text_model,
+        },
+        "corpus": {
+            "path": str(corpus),
+            "snapshot": snap.version,
+            "videos": len(snap),
+            "clips": snap.manifest.counts.clips,
+            "clip_seconds": snap.manifest.clip_seconds,
+            "subtitle_lines": len(lines),
+            "videos_without_subtitles": without_lines,
+        },
+        "splits": {
+            "heldout": {"files": [str(p) for p in args.queries], "queries": len(splits["heldout"])},
+        },
+        "search_settings": {
+            "stage1": pipeline.stage1_mode,
+            "softmax_temperature": pipeline.temperature,
+            "top_k_videos": SearchRequest.model_fields["top_k_videos"].default,
+        },
+        "clip_window": {"half_width": width, "chosen_by": chosen_by, "sweep_mean_vcmr": sweep},
+        "systems": {
+            "kairos": "service SearchPipeline (stage 1 segments -> stage 2 moment head), uncached",
+            "subtitle_lines": "pooled text-encoder cosine, query vs each subtitle line; moment = line span",
+            "clip_window": "query vector . stored clip vector; moment = ±W clips around the clip, NMS 0.5",
+        },
+        "results": results,
+        "bar": bar_check(results["heldout"]),
+        "timings": timings,
+    }
+    if "compositional" in splits:
+        report["splits"]["compositional"] = {
+            "files": [str(args.compositional)],
+            "queries": len(splits["compositional"]),
+        }
+    return report
+
+
+if __name__ == "__main__":
+    main()

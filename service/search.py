@@ -200,8 +200,11 @@ class SearchPipeline:
 
     def _moment_logits(
         self, q: np.ndarray, vectors: list[np.ndarray], lengths: list[int]
-    ) -> tuple[Tensor, Tensor]:
-        """The moment head over the videos' clip vectors [n, D] float16, padded into one batch [K, C, D]."""
+    ) -> tuple[Tensor, Tensor | None]:
+        """The moment head over the videos' clip vectors [n, D] float16, padded into one batch [K, C, D].
+
+        A model trained without the second-order term gives no pair logits (as `KairosModel.decode_moments`).
+        """
         width = max(lengths)
         clips = np.zeros((len(vectors), width, vectors[0].shape[1]), dtype=np.float32)  # [K,C,D]
         mask = np.zeros((len(vectors), width), dtype=bool)  # [K,C]
@@ -214,7 +217,7 @@ class SearchPipeline:
             torch.from_numpy(clips).to(device),
             torch.from_numpy(mask).to(device),
         )
-        return unary.float().cpu(), pair.float().cpu()
+        return unary.float().cpu(), pair.float().cpu() if self.model.config.use_pair_term else None
 
     def _durations(self, snapshot: Snapshot) -> np.ndarray:
         """Video durations [N] in index order, read once per snapshot (not one SQLite query per candidate)."""

@@ -110,7 +110,7 @@ def test_stage2_chunked_and_pruned_equals_per_video_reference(
                 continue
             with torch.inference_mode():
                 unary, pair = pipeline.model.moment_head(
-                    torch.from_numpy(q)[None], clips[None], torch.ones(1, n, dtype=torch.bool)
+                    torch.tensor(q)[None], clips[None], torch.ones(1, n, dtype=torch.bool)
                 )
             video = snapshot.video_at(int(idx))
             for span in decode_moments(

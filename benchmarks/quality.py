@@ -53,7 +53,7 @@ from baselines import (  # noqa: E402
     subtitle_units,
 )
 
-from indexer.encoding import model_fingerprint, resolve_model  # noqa: E402
+from indexer.encoding import WEIGHTS_DIR, model_fingerprint, resolve_model  # noqa: E402
 from indexer.snapshot import Snapshot, open_snapshot  # noqa: E402
 from service.cache import Cache, connect  # noqa: E402
 from service.eval_command import read_queries  # noqa: E402
@@ -121,6 +121,15 @@ def pipeline_for(snap: Snapshot, model_spec: str) -> SearchPipeline:
     client = connect(settings.redis_url, settings.redis_timeout_s)
     cache = Cache(client, metrics, ttl_s=0, retry_s=settings.redis_retry_s)
     return SearchPipeline(model, fingerprint, cache, metrics, settings)
+
+
+def weights_source(spec: str) -> str:
+    """Where `resolve_model(spec)` takes its weights from: a checkpoint, the bundled ones, or random init."""
+    if (Path(spec).expanduser() / "config.json").is_file():
+        return "checkpoint"
+    if (WEIGHTS_DIR / spec / "config.json").is_file():
+        return "bundled"
+    return "random"
 
 
 # -- systems --------------------------------------------------------------------------------------------
@@ -222,6 +231,8 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"Baseline (b) window: ±{window['half_width']} clips ({window['chosen_by']}).",
         "",
     ]
+    if model.get("weights") == "random":
+        lines += ["**Random weights (no checkpoint): development figures, not the model's quality.**", ""]
     for split, info in report["splits"].items():
         lines += split_table(split, report["results"][split], info["queries"])
     if "bar" in report:
@@ -389,6 +400,7 @@ def run(
         "machine": machine(),
         "model": {
             "spec": args.model,
+            "weights": weights_source(args.model),
             "fingerprint": pipeline.fingerprint,
             "config_hash": model.config.config_hash(),
             "text_model": model.config.text_model,

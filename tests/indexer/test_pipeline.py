@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
+from indexer.decode_pool import DecodePool, DecodeSettings
 from indexer.encoding import VideoEncoder, model_fingerprint, resolve_model
-from indexer.pipeline import DecodePool, DecodeSettings, IndexingError, IndexOptions, index
+from indexer.pipeline import IndexingError, IndexOptions, index
 from indexer.snapshot import ModelMismatchError, Snapshot, SnapshotError, open_snapshot
 from indexer.sources import SourceError
 from indexer.synth import SynthConfig, generate_corpus

@@ -159,3 +159,21 @@ def write_garbage_mp4(path: Path, *, size: int = 4096) -> Path:
     ftyp = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
     path.write_bytes(ftyp + np.random.default_rng(1).integers(0, 256, size, dtype=np.uint8).tobytes())
     return path
+
+
+def tiny_clip_dir(root: Path) -> Path:
+    """A tiny random CLIP vision tower saved under `root/clip` the way transformers saves one."""
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    torch.manual_seed(0)
+    vision = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+    )
+    CLIPVisionModel(vision).save_pretrained(root / "clip")
+    return root / "clip"

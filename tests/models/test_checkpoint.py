@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.model import KairosModel
 from models.registry import create_model, get_config, list_models
+from tests.factories import tiny_clip_dir
 
 torch.set_num_threads(1)
 
@@ -137,20 +137,11 @@ def test_corrupt_weights(saved: Path) -> None:
 
 
 def test_clip_checkpoint_reloads_without_the_tower_dir(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=16,
-    )
-    CLIPVisionModel(vision).save_pretrained(tmp_path / "clip")
-    config = dataclasses.replace(get_config("kairos-tiny"), visual=f"clip:{tmp_path / 'clip'}")
+    clip_dir = tiny_clip_dir(tmp_path)
+    config = dataclasses.replace(get_config("kairos-tiny"), visual=f"clip:{clip_dir}")
     model = create_model(config).eval()
     save_checkpoint(model, tmp_path / "ckpt")
-    shutil.rmtree(tmp_path / "clip")
+    shutil.rmtree(clip_dir)
     loaded = load_checkpoint(tmp_path / "ckpt")
     assert loaded.config.clip_vision == model.config.clip_vision
     torch.testing.assert_close(outputs(loaded), outputs(model))

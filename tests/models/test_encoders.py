@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import CLIPVisionConfig, CLIPVisionModel
+from transformers import CLIPVisionModel
 
 from models.config import ModelConfig
 from models.encoders import CLIPBackbone, CNNBackbone, TextEncoder, build_visual
 from models.registry import create_model, get_config
+from tests.factories import tiny_clip_dir
 
 torch.set_num_threads(1)
 
@@ -77,21 +78,6 @@ def test_unknown_visual_spec() -> None:
         build_visual("resnet", ModelConfig())
     with pytest.raises(ValueError, match="unknown visual backbone"):
         ModelConfig(visual="clip:")
-
-
-def tiny_clip_dir(root: Path) -> Path:
-    """A tiny random CLIP vision tower saved the way transformers saves one."""
-    torch.manual_seed(0)
-    vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
-    )
-    CLIPVisionModel(vision).save_pretrained(root / "clip")
-    return root / "clip"
 
 
 def tiny_clip_config(clip_dir: Path) -> ModelConfig:

@@ -1,7 +1,8 @@
 """The two-stage search pipeline, a plain object callable without HTTP.
 
-1. encode: text encoder + `encode_query` -> one L2-normalised query vector (cached in Redis by model
-   fingerprint and normalised query text);
+1. encode: text encoder + `encode_query` -> one L2-normalised query vector, through the configured backend
+   (torch, ONNX fp32 or int8), micro-batched with concurrent requests when a wait is set; remembered in
+   process (a small LRU) and cached in Redis, both keyed by model fingerprint and normalised query text;
 2. stage 1: the top-K candidate videos from FAISS. `segments` mode (the default, as HERO/XML): a video's
    score is its best segment similarity; `video` mode: the similarity of its one video vector;
 3. stage 2: the B/E/O moment head over every candidate's clip vectors in one padded batch, decoded into spans
@@ -31,8 +32,12 @@ from torch import Tensor
 from indexer.snapshot import Snapshot, VideoNotFoundError
 from models.model import KairosModel
 from models.moment import decode_moments_batch, spans_to_seconds
+from models.onnx_export import default_cache_dir
+from models.query_backends import QueryBackend, load_query_backend
+from service.batcher import MicroBatcher
 from service.cache import Cache, cache_key
 from service.errors import ApiError
+from service.memo import VectorMemo
 from service.metrics import Metrics
 from service.schemas import (
     Answer,
@@ -100,19 +105,29 @@ class SearchPipeline:
         self.stage1_mode = settings.stage1
         self.temperature = settings.softmax_temperature
         self._duration_cache: tuple[weakref.ref[Snapshot], np.ndarray] | None = None
+        cache_dir = settings.query_encoder_dir or default_cache_dir()
+        self.queries: QueryBackend = load_query_backend(model, settings.query_encoder, cache_dir)
+        self.batcher = (
+            MicroBatcher(self.queries.encode, settings.query_batch_wait_ms / 1000, settings.query_batch_max)
+            if settings.query_batch_wait_ms > 0
+            else None
+        )
+        self.memo = VectorMemo(settings.query_memo_size)
 
     # -- stages -------------------------------------------------------------------------------------------
 
-    @torch.inference_mode()
     def encode(self, query: str) -> np.ndarray:
-        """The query vector [D] float32 (from the cache when it is there)."""
+        """The query vector [D] float32: from the in-process memo, else Redis, else the encoder."""
         text = normalise_query(query)
+        vector = self.memo.get(self.fingerprint, text)
+        if vector is not None:
+            return vector
         key = cache_key("qvec", self.fingerprint, text)
-        cached = self.cache.get_vector(key, self.model.config.dim)
-        if cached is not None:
-            return cached
-        vector = self.model.encode_query(self.model.text_encoder([text]))[0].float().cpu().numpy()
-        self.cache.set_vector(key, vector)
+        vector = self.cache.get_vector(key, self.model.config.dim)
+        if vector is None:
+            vector = self.batcher.encode(text) if self.batcher else self.queries.encode([text])[0]
+            self.cache.set_vector(key, vector)
+        self.memo.put(self.fingerprint, text, vector)
         return np.asarray(vector, dtype=np.float32)
 
     def stage1(

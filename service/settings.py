@@ -16,6 +16,7 @@ MAX_TOP_K_VIDEOS = 1000
 MAX_LIMIT = 100
 
 Stage1Mode = Literal["segments", "video"]
+QueryEncoder = Literal["torch", "onnx-fp32", "onnx-int8"]  # = models.query_backends.BACKENDS (tested)
 
 
 class Settings(BaseSettings):
@@ -42,6 +43,13 @@ class Settings(BaseSettings):
     reload_interval_s: float = Field(default=1.0, gt=0, le=3600)  # how often CURRENT is polled
     stage1: Stage1Mode = "segments"  # video score: best segment similarity, or the video vector
     softmax_temperature: float = Field(default=0.1, gt=0, le=10)  # of the video scores in the ranking
+    # Query encoding (benchmarks/results/query_encoder.md, microbatch.json): the backend, where ONNX exports
+    # are cached (None: ~/.cache/kairos/onnx), micro-batching wait (0 = off) and batch size, the memo size.
+    query_encoder: QueryEncoder = "onnx-int8"
+    query_encoder_dir: Path | None = None
+    query_batch_wait_ms: float = Field(default=0.0, ge=0, le=50)
+    query_batch_max: int = Field(default=32, ge=1, le=1024)
+    query_memo_size: int = Field(default=4096, ge=0, le=1_000_000)  # vectors kept in process; 0 = off
     queue_name: str = "kairos-index"
     job_timeout_s: int = Field(default=6 * 3600, ge=10)
     index_workers: int = Field(default=1, ge=1, le=64)  # decode processes of one index job

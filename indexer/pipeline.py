@@ -53,13 +53,16 @@ LOCK = ".index.lock"
 
 @dataclass(frozen=True)
 class IndexOptions:
-    """How to run a batch: decode processes, precomputed features and their fps, progress bar, watchdog."""
+    """How to run a batch: decode processes, precomputed features and their fps, progress bar, watchdog,
+    and `on_progress(done, total)`, called with the sources settled so far (indexed, reused, resumed or
+    failed) after planning and after each video."""
 
     workers: int = 1
     features: Path | None = None
     features_fps: float | None = None
     progress: bool = False
     stall_timeout_s: float = STALL_TIMEOUT_S
+    on_progress: Callable[[int, int], None] | None = None
 
 
 class IndexingError(RuntimeError):
@@ -170,13 +173,16 @@ class _Batch:
         self.finished: list[Task] = []  # encoded now or earlier: their checkpoints go into the snapshot
         self.carried: list[tuple[Task, str]] = []  # (task, id of the base video with the same content)
         self.clips_seen = 0
+        self.total = 0
         self.bar: tqdm[Any] | None = None
 
     def checkpoint(self, task: Task) -> Path:
         return self.work / f"{task.content_hash}.npz"
 
     def run(self, tasks: list[Task], base: Snapshot | None) -> dict[str, Any]:
+        self.total = len(tasks)
         todo = self._plan(self._hashed(tasks), base)
+        self._tell()
         started = time.perf_counter()
         self.bar = tqdm(total=len(todo), unit="video", desc="indexing", disable=not self.options.progress)
         with self.bar:
@@ -314,6 +320,13 @@ class _Batch:
     def _advance(self) -> None:
         if self.bar is not None and self.bar.n < self.bar.total:
             self.bar.update(1)
+        self._tell()
+
+    def _tell(self) -> None:
+        """Hand (done, total) to the progress callback, if any."""
+        if self.options.on_progress is not None:
+            done = len(self.indexed) + len(self.failed) + len(self.reused) + len(self.resumed)
+            self.options.on_progress(done, self.total)
 
     def _differs(self, task: Task, base_id: str, base: Snapshot | None) -> bool:
         """Whether a reused video changes its id, path or metadata (so a new snapshot is worth publishing)."""

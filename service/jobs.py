@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 import redis
-from rq import Queue, Worker, get_current_job
+from rq import Queue, Retry, Worker, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import StartedJobRegistry
@@ -19,6 +21,10 @@ from service.schemas import IndexJob, JobState
 from service.settings import Settings
 
 KEEP_S = 7 * 24 * 3600
+# A job whose worker died is retried once (indexing resumes from its checkpoints), then reported failed.
+# rq finds such a job when its heartbeat lapses: JOB_MONITORING_S + 60 s after the worker's last beat.
+RETRIES = 1
+JOB_MONITORING_S = 10
 GLOB_CHARS = frozenset("*?[")
 
 
@@ -94,7 +100,8 @@ def submit(settings: Settings, connection: redis.Redis, files: list[str]) -> Ind
             settings.index_workers,
             result_ttl=KEEP_S,
             failure_ttl=KEEP_S,
-            meta={"progress": 0.0, "sources": len(files)},
+            retry=Retry(max=RETRIES),
+            meta={"progress": 0.0, "done": 0, "total": len(files)},
         )
     except (redis.RedisError, OSError):
         raise ApiError(
@@ -104,7 +111,7 @@ def submit(settings: Settings, connection: redis.Redis, files: list[str]) -> Ind
 
 
 def status(settings: Settings, connection: redis.Redis, job_id: str) -> IndexJob:
-    """The state of a job; jobs of dead workers are moved to failed first, so none stays `started` forever."""
+    """The state of a job; jobs of dead workers are retried or failed first, so none stays `started`."""
     try:
         StartedJobRegistry(queue=queue(settings, connection)).cleanup()
         job = Job.fetch(job_id, connection=connection)
@@ -131,11 +138,13 @@ def describe(job: Job) -> IndexJob:
         report = returned if isinstance(returned, dict) else None
     elif value == "queued":
         message = "waiting for a worker (`kairos worker`)"
-    progress = job.meta.get("progress")
+    progress, done, total = (job.meta.get(key) for key in ("progress", "done", "total"))
     return IndexJob(
         id=job.id,
         state=value,
         progress=float(progress) if isinstance(progress, int | float) else None,
+        done=done if isinstance(done, int) else None,
+        total=total if isinstance(total, int) else None,
         message=message,
         error=error,
         report=report,
@@ -146,15 +155,26 @@ def run_index_job(files: list[str], snapshot_root: str, model: str, workers: int
     """The job body, run in the worker: index the files, publish a snapshot, return the report."""
     from indexer.pipeline import IndexOptions, index
 
-    report = index(Path(snapshot_root), files, model, IndexOptions(workers=workers))
     job = get_current_job()
-    if job is not None:
-        job.meta["progress"] = 1.0
-        job.save_meta()
-    return report
+    tell = _progress_saver(job) if job is not None else None
+    return index(Path(snapshot_root), files, model, IndexOptions(workers=workers, on_progress=tell))
+
+
+def _progress_saver(job: Job) -> Callable[[int, int], None]:
+    """A progress callback writing done/total into the job's meta (best effort: Redis errors are ignored)."""
+
+    def save(done: int, total: int) -> None:
+        job.meta.update(progress=done / total if total else 1.0, done=done, total=total)
+        with contextlib.suppress(redis.RedisError, OSError):
+            job.save_meta()
+
+    return save
 
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
     """`kairos worker`: run index jobs from Redis until stopped (or until the queue is empty with `burst`)."""
     connection = redis.Redis.from_url(settings.redis_url)
-    Worker([queue(settings, connection)], connection=connection).work(burst=burst, with_scheduler=False)
+    worker = Worker(
+        [queue(settings, connection)], connection=connection, job_monitoring_interval=JOB_MONITORING_S
+    )
+    worker.work(burst=burst, with_scheduler=False)

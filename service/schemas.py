@@ -12,7 +12,9 @@ VideoId = str
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields refused, no coercion (`true` is not 1, `"3"` is not 3)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class MomentBounds(Strict):
@@ -127,6 +129,8 @@ class IndexJob(BaseModel):
     progress: float | None = Field(
         default=None, description="Fraction of the sources done, 0..1, when known."
     )
+    done: int | None = Field(default=None, description="Sources done (indexed, reused or failed).")
+    total: int | None = Field(default=None, description="Sources of the job.")
     message: str | None = None
     error: str | None = Field(default=None, description="Why the job failed.")
     report: dict[str, Any] | None = Field(default=None, description="The indexing report once finished.")

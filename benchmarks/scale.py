@@ -1,0 +1,509 @@
+"""TVR-scale performance: Kairos (two stages) against the naive design (one exact stage), over real HTTP.
+
+python benchmarks/scale.py [--work benchmarks/.work/scale] [--videos 0] [--latency-queries 1000]
+                           [--seconds 15] [--recall-queries 1000] [--rebuild]
+
+1. Corpus of TVR's shape: every video of ../shared/data/tvr/tvr_video2dur_idx.json (21,793 at their real
+   durations, ~1.12 M clips of 1.5 s) as precomputed frame features at 2 fps, generated with structure
+   (`scene_features`: each TV show owns latent scenes, a video cuts between a few of them in shots, plus
+   per-video and per-frame jitter), so that approximate search behaves as on real data, not white noise.
+2. Kairos: `kairos index --features` with the bundled model (timed: the index build time), i.e. the
+   precomputed-feature path, clip/segment/video vectors, IVF over the segments.
+   Naive: the same clip vectors in a second snapshot whose stage-1 index is exact (Flat) over every clip
+   as a one-clip segment: one exact stage over all clips, then the same moment head on the videos found.
+3. Queries: the 10,895 real descriptions of ../shared/data/tvr/tvr_val_release.jsonl, encoded by the
+   server's own text encoder. Each design is served by `kairos serve` (a real process) with a throwaway
+   Redis, one after the other on the same machine, and measured through HTTP: uncached latency (1 client,
+   `--latency-queries` distinct queries) with the share of each stage (encode, stage 1, stage 2 from the
+   response's `timings`; HTTP = client time - server `took_ms`); cached latency (the same queries again);
+   throughput at 1, 4 and 16 concurrent clients (`--seconds` each, distinct queries, cache flushed before
+   each level); server RSS; snapshot size on disk.
+4. Stage-1 recall@100 of videos against exact search (video score = best segment similarity, computed
+   exactly with numpy over every segment) for `--recall-queries` queries.
+Writes benchmarks/results/scale.json and scale.md. The generated corpus and both snapshots stay in --work
+and are reused by the next run (`--rebuild` regenerates them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import json
+import math
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common import (
+    KAIROS,
+    RESULTS,
+    kairos_server,
+    machine,
+    percentile,
+    process_memory_mb,
+    throwaway_redis,
+    write_json,
+)
+
+TVR = Path(__file__).resolve().parents[2] / "shared" / "data" / "tvr"
+DURATIONS = TVR / "tvr_video2dur_idx.json"
+QUERIES = TVR / "tvr_val_release.jsonl"
+FPS = 2.0  # the bundled model's frame rate: the features need no resampling
+DIM = 256  # the bundled model's visual_dim
+SCENES_PER_SHOW = 100
+SCENES_PER_VIDEO = 6
+MEAN_SHOT_FRAMES = 10
+SEED = 2026
+TOP_K = 100  # stage-1 candidates, the API's default top_k_videos
+CLIENTS = (1, 4, 16)
+
+
+# ---------------------------------------------------------------- the corpus
+
+
+def tvr_videos() -> list[tuple[str, float]]:
+    """(video name, duration s) of every split of TVR, in the file's order."""
+    splits = json.loads(DURATIONS.read_text())
+    return [(name, float(entry[0])) for split in splits.values() for name, entry in split.items()]
+
+
+def show_of(name: str) -> str:
+    """TVR names start with the show (`friends_s01e03_...`), except The Big Bang Theory's (`s02e14_...`)."""
+    head = name.split("_", 1)[0]
+    return "bbt" if head[:1] == "s" and head[1:].isdigit() else head
+
+
+def scene_centres(shows: list[str]) -> dict[str, np.ndarray]:
+    """SCENES_PER_SHOW latent scene centres [S, DIM] per show, N(0, 1) per dimension."""
+    rng = np.random.default_rng(SEED)
+    return {show: rng.standard_normal((SCENES_PER_SHOW, DIM)).astype(np.float32) for show in sorted(shows)}
+
+
+def scene_features(centres: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """[frames, DIM]: shots (geometric lengths) cutting between a few scenes + video and frame jitter."""
+    palette = centres[rng.choice(len(centres), SCENES_PER_VIDEO, replace=False)]
+    palette = palette + 0.5 * rng.standard_normal(palette.shape).astype(np.float32)  # this video's look
+    shot_of_frame = np.cumsum(rng.random(frames) < 1.0 / MEAN_SHOT_FRAMES)
+    scene_of_shot = rng.integers(0, SCENES_PER_VIDEO, shot_of_frame[-1] + 1)
+    jitter = 0.5 * rng.standard_normal((frames, DIM)).astype(np.float32)
+    return palette[scene_of_shot[shot_of_frame]] + jitter
+
+
+def _write_features(job: tuple[Path, list[tuple[int, str, float]], dict[str, np.ndarray]]) -> int:
+    folder, videos, centres = job
+    for number, name, duration in videos:
+        rng = np.random.default_rng([SEED, number])
+        frames = max(1, math.ceil(duration * FPS))
+        features = scene_features(centres[show_of(name)], frames, rng)
+        np.save(folder / f"{name}.npy", features.astype(np.float16))
+    return len(videos)
+
+
+def generate(folder: Path, videos: list[tuple[str, float]], workers: int) -> float:
+    """Write one `<name>.npy` [T, DIM] float16 per video; returns the seconds it took."""
+    started = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    centres = scene_centres([show_of(name) for name, _ in videos])
+    numbered = [(i, name, duration) for i, (name, duration) in enumerate(videos)]
+    jobs = [(folder, numbered[i : i + 500], centres) for i in range(0, len(numbered), 500)]
+    with ProcessPoolExecutor(workers) as pool:
+        written = sum(pool.map(_write_features, jobs))
+    assert written == len(videos)
+    return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- the two snapshots
+
+
+def build_kairos(features: Path, root: Path) -> dict[str, Any]:
+    """`kairos index --features` into ``root``, timed; the indexer's report, trimmed of per-video lists."""
+    started = time.perf_counter()
+    command = [KAIROS, "index", "--features", str(features), "--features-fps", str(FPS), "--out", str(root)]
+    done = subprocess.run([*command, "--json"], capture_output=True, text=True, env=_env(), check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"kairos index failed ({done.returncode}): {done.stderr[-2000:]}")
+    report = json.loads(done.stdout)
+    return {
+        "command": " ".join(command),
+        "wall_s": round(time.perf_counter() - started, 1),
+        "counts": report.get("counts"),
+        "timings_s": {k: round(v, 1) for k, v in report.get("timings", {}).items()},
+        "failed": len(report.get("failed", [])),
+    }
+
+
+def build_naive(kairos_root: Path, root: Path) -> dict[str, Any]:
+    """The naive design's snapshot: Kairos's clip vectors, each clip a segment, in an exact Flat index."""
+    from indexer.snapshot import SnapshotWriter, VideoRecord, open_snapshot
+
+    started = time.perf_counter()
+    with open_snapshot(kairos_root) as source:
+        m = source.manifest
+        with SnapshotWriter(root, m.model_hash, m.dim, m.clip_seconds, segment_factory="Flat") as writer:
+            for video_id in source.video_ids:
+                record = source.record(video_id)
+                n = len(record.clips)
+                ranges = np.stack([np.arange(n), np.arange(1, n + 1)], axis=1).astype(np.int64)
+                writer.add_video(
+                    VideoRecord(
+                        video_id=record.video_id,
+                        path=record.path,
+                        duration=record.duration,
+                        content_hash=record.content_hash,
+                        metadata=record.metadata,
+                        clips=record.clips,
+                        segments=record.clips,
+                        segment_ranges=ranges,
+                        video_vector=record.video_vector,
+                    )
+                )
+            writer.publish()
+    return {"wall_s": round(time.perf_counter() - started, 1)}
+
+
+def snapshot_size_mb(root: Path) -> dict[str, Any]:
+    """Bytes on disk of the CURRENT snapshot, in all and per file."""
+    folder = root / "snapshots" / (root / "CURRENT").read_text().strip()
+    files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        "total_mb": round(sum(files.values()) / 2**20, 1),
+        "files_mb": {k: round(v / 2**20, 1) for k, v in files.items()},
+    }
+
+
+def _env() -> dict[str, str]:
+    return os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+
+# ---------------------------------------------------------------- queries
+
+
+def tvr_queries() -> list[str]:
+    """The 10,895 descriptions of TVR's validation split, in file order."""
+    with QUERIES.open() as handle:
+        return [json.loads(line)["desc"] for line in handle if line.strip()]
+
+
+# ---------------------------------------------------------------- HTTP measurements
+
+
+class Client:
+    """One keep-alive HTTP connection to the server, as a client in its own thread would hold."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=60)
+
+    def search(self, query: str) -> tuple[int, float, dict[str, Any] | None]:
+        """(status, client ms, body when 200) of one `POST /v1/search`."""
+        body = json.dumps({"query": query, "top_k_videos": TOP_K})
+        started = time.perf_counter()
+        self.connection.request("POST", "/v1/search", body, {"Content-Type": "application/json"})
+        response = self.connection.getresponse()
+        payload = response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        return response.status, elapsed, json.loads(payload) if response.status == 200 else None
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def latency(base: str, queries: list[str]) -> dict[str, Any]:
+    """One client, each query once: client latency percentiles and the mean share of each stage."""
+    client = Client(base)
+    wall: list[float] = []
+    parts: dict[str, list[float]] = {"encode": [], "stage1": [], "stage2": [], "server": []}
+    statuses: dict[int, int] = {}
+    cached = 0
+    for query in queries:
+        status, elapsed, body = client.search(query)
+        statuses[status] = statuses.get(status, 0) + 1
+        if body is None:
+            continue
+        wall.append(elapsed)
+        cached += bool(body["cached"])
+        parts["server"].append(body["took_ms"])
+        for stage in ("encode", "stage1", "stage2"):
+            parts[stage].append(body["timings"][f"{stage}_ms"])
+    client.close()
+    mean = {k: float(np.mean(v)) if v else 0.0 for k, v in parts.items()}
+    total = float(np.mean(wall)) if wall else 0.0
+    shares = {stage: mean[stage] / total for stage in ("encode", "stage1", "stage2")}
+    shares["http_and_rest"] = 1.0 - sum(shares.values())
+    return {
+        "queries": len(queries),
+        "statuses": statuses,
+        "cached_answers": cached,
+        "latency_ms": {f"p{q}": percentile(wall, q / 100) for q in (50, 95, 99)},
+        "server_took_ms_p50": percentile(parts["server"], 0.5),
+        "stage_ms_mean": {k: round(v, 3) for k, v in mean.items()},
+        "stage_share": {k: round(v, 3) for k, v in shares.items()},
+    }
+
+
+def throughput(base: str, queries: Iterator[str], clients: int, seconds: float) -> dict[str, Any]:
+    """``clients`` threads, each with its own connection, searching distinct queries for ``seconds``."""
+    lock = threading.Lock()
+    wall: list[float] = []
+    failures: dict[str, int] = {}
+    deadline = time.monotonic() + seconds
+
+    def run() -> None:
+        client = Client(base)
+        while time.monotonic() < deadline:
+            with lock:
+                query = next(queries)
+            try:
+                status, elapsed, _ = client.search(query)
+            except (OSError, http.client.HTTPException) as exc:
+                with lock:
+                    failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+                client.close()
+                client = Client(base)
+                continue
+            with lock:
+                if status == 200:
+                    wall.append(elapsed)
+                else:
+                    failures[str(status)] = failures.get(str(status), 0) + 1
+        client.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "answers": len(wall),
+        "queries_per_s": round(len(wall) / elapsed, 1),
+        "latency_ms": {f"p{q}": percentile(wall, q / 100) for q in (50, 99)},
+        "failures": failures,
+    }
+
+
+def measure(root: Path, queries: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Every HTTP figure of one design, served from ``root`` with its own throwaway Redis."""
+    import redis
+
+    first, rest = queries[: args.latency_queries], queries[args.latency_queries :]
+    stream = itertools.cycle(rest)
+    with throwaway_redis() as redis_url, kairos_server(root, redis_url) as (base, pid):
+        Client(base).search("warm up the encoder and the page cache")
+        idle_memory = process_memory_mb(pid)
+        figures: dict[str, Any] = {"uncached": latency(base, first), "cached": latency(base, first)}
+        levels = []
+        for clients in CLIENTS:
+            redis.Redis.from_url(redis_url).flushdb()
+            levels.append(throughput(base, stream, clients, args.seconds))
+        figures["throughput"] = levels
+        figures["memory"] = {"after_load": idle_memory, "after_runs": process_memory_mb(pid)}
+    figures["snapshot"] = snapshot_size_mb(root)
+    return figures
+
+
+# ---------------------------------------------------------------- stage-1 recall
+
+
+def encode_queries(queries: list[str]) -> np.ndarray:
+    """Query vectors [N, D] float32 from the bundled model, as the server computes them."""
+    import torch
+
+    from indexer.encoding import resolve_model
+
+    model = resolve_model("kairos-small").eval()
+    with torch.inference_mode():
+        batches = [
+            model.encode_query(model.text_encoder(queries[i : i + 64])).float().numpy()
+            for i in range(0, len(queries), 64)
+        ]
+    return np.concatenate(batches).astype(np.float32)
+
+
+def exact_video_scores(root: Path, q: np.ndarray, rows_per_chunk: int = 262_144) -> np.ndarray:
+    """[N, videos]: each video's best segment similarity, exactly, over every segment of the snapshot."""
+    from indexer.snapshot import open_snapshot
+
+    with open_snapshot(root) as snapshot:
+        arrays, path, n_videos = snapshot.manifest.arrays, snapshot.path, len(snapshot)
+    segments = np.memmap(path / "segments.f16", np.float16, "r", shape=arrays["segments.f16"].shape)
+    owners = np.memmap(path / "segments.i32", np.int32, "r", shape=arrays["segments.i32"].shape)[:, 0]
+    starts = np.searchsorted(owners, np.arange(n_videos + 1))  # segments of a video are contiguous
+    out = np.full((len(q), n_videos), -np.inf, dtype=np.float32)
+    video = 0
+    while video < n_videos:
+        last = int(np.searchsorted(starts, starts[video] + rows_per_chunk, side="right")) - 1
+        last = max(last, video + 1)
+        block = np.asarray(segments[starts[video] : starts[last]], dtype=np.float32)
+        sims = block @ q.T  # [rows, N]
+        local = starts[video:last] - starts[video]
+        out[:, video:last] = np.maximum.reduceat(sims, local, axis=0).T
+        video = last
+    return out
+
+
+def stage1_recall(root: Path, queries: list[str]) -> dict[str, Any]:
+    """Recall@100 of the videos stage 1 returns (IVF over segments) against exact best-segment scores."""
+    from indexer.snapshot import open_snapshot
+
+    q = encode_queries(queries)
+    exact = np.argsort(-exact_video_scores(root, q), axis=1)[:, :TOP_K]
+    with open_snapshot(root) as snapshot:
+        _, found = snapshot.top_videos(q, TOP_K)
+        params = snapshot.manifest.segment_index.search_params
+    recall = [len(set(a.tolist()) & set(b.tolist())) / TOP_K for a, b in zip(found, exact, strict=True)]
+    return {
+        "queries": len(queries),
+        "k": TOP_K,
+        "search_params": params,
+        "recall_mean": round(float(np.mean(recall)), 4),
+        "recall_min": round(float(np.min(recall)), 4),
+    }
+
+
+# ---------------------------------------------------------------- report
+
+
+TARGETS: list[tuple[str, str, float, str]] = [
+    # (label, path in the Kairos figures, target, "<=" or ">=")
+    ("uncached p50 ms (HTTP)", "uncached.latency_ms.p50", 10.0, "<="),
+    ("uncached p99 ms (HTTP)", "uncached.latency_ms.p99", 25.0, "<="),
+    ("cached p50 ms (HTTP)", "cached.latency_ms.p50", 1.0, "<="),
+    ("queries/s at 16 clients", "throughput.2.queries_per_s", 250.0, ">="),
+    ("server RSS MB", "memory.after_runs.rss_mb", 2560.0, "<="),
+    ("stage-1 recall@100", "recall.recall_mean", 0.98, ">="),
+]
+
+
+def lookup(figures: dict[str, Any], path: str) -> float:
+    value: Any = figures
+    for key in path.split("."):
+        value = value[int(key)] if isinstance(value, list) else value[key]
+    return float(value)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The README table: each figure for Kairos and the naive design, their ratio, and the target."""
+    kairos, naive = report["kairos"], report["naive"]
+    lines = [
+        "| figure | Kairos | naive (one exact stage) | naive / Kairos | target | met |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = [
+        ("uncached p50 ms (HTTP)", "uncached.latency_ms.p50"),
+        ("uncached p95 ms (HTTP)", "uncached.latency_ms.p95"),
+        ("uncached p99 ms (HTTP)", "uncached.latency_ms.p99"),
+        ("cached p50 ms (HTTP)", "cached.latency_ms.p50"),
+        ("cached p99 ms (HTTP)", "cached.latency_ms.p99"),
+        *[(f"queries/s at {c} clients", f"throughput.{i}.queries_per_s") for i, c in enumerate(CLIENTS)],
+        ("mean encode ms", "uncached.stage_ms_mean.encode"),
+        ("mean stage 1 ms", "uncached.stage_ms_mean.stage1"),
+        ("mean stage 2 ms", "uncached.stage_ms_mean.stage2"),
+        ("server RSS MB", "memory.after_runs.rss_mb"),
+        ("snapshot on disk MB", "snapshot.total_mb"),
+    ]
+    targets = {path: (target, op) for _, path, target, op in TARGETS}
+    for label, path in rows:
+        a, b = lookup(kairos, path), lookup(naive, path)
+        target = targets.get(path)
+        goal = f"{target[1]} {target[0]:g}" if target else ""
+        met = "" if target is None else ("yes" if _meets(a, *target) else "no")
+        lines.append(f"| {label} | {a:g} | {b:g} | {b / a:.2f} | {goal} | {met} |" if a else "")
+    recall = kairos["recall"]
+    lines.append(
+        f"| stage-1 recall@100 vs exact | {recall['recall_mean']:g} | 1 | | >= 0.98 | "
+        f"{'yes' if recall['recall_mean'] >= 0.98 else 'no'} |"
+    )
+    lines.append(f"| index build s | {report['build']['kairos']['wall_s']:g} | | | | |")
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def _meets(value: float, target: float, op: str) -> bool:
+    return value <= target if op == "<=" else value >= target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / ".work" / "scale")
+    parser.add_argument("--videos", type=int, default=0, help="Use the first N videos (0: all 21,793).")
+    parser.add_argument("--latency-queries", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=15.0, help="Per throughput level.")
+    parser.add_argument("--recall-queries", type=int, default=1000)
+    parser.add_argument("--rebuild", action="store_true", help="Regenerate the corpus and both snapshots.")
+    parser.add_argument("--build-only", action="store_true", help="Prepare the corpus and snapshots only.")
+    parser.add_argument("--out", type=Path, default=RESULTS / "scale.json")
+    args = parser.parse_args()
+
+    videos = tvr_videos()[: args.videos or None]
+    features, kairos_root, naive_root = args.work / "features", args.work / "kairos", args.work / "naive"
+    built = args.work / "build.json"
+    if args.rebuild or not built.is_file():
+        shutil.rmtree(args.work, ignore_errors=True)
+        build: dict[str, Any] = {"generate_s": round(generate(features, videos, workers=os.cpu_count() or 1), 1)}
+        build["kairos"] = build_kairos(features, kairos_root)
+        build["naive"] = build_naive(kairos_root, naive_root)
+        write_json(built, build)
+    build = json.loads(built.read_text())
+    if args.build_only:
+        print(json.dumps(build, indent=2))
+        return
+
+    queries = tvr_queries()
+    report: dict[str, Any] = {
+        "benchmark": "scale",
+        "machine": machine(),
+        "corpus": {
+            "videos": len(videos),
+            "hours": round(sum(d for _, d in videos) / 3600, 1),
+            "clips": build["kairos"]["counts"],
+            "features": f"{FPS:g} fps x {DIM} dims, {SCENES_PER_SHOW} scenes per show, shots of "
+            f"~{MEAN_SHOT_FRAMES} frames between {SCENES_PER_VIDEO} scenes per video",
+        },
+        "queries": len(queries),
+        "build": build,
+        "kairos": measure(kairos_root, queries, args)
+        | {"recall": stage1_recall(kairos_root, queries[: args.recall_queries])},
+        "naive": measure(naive_root, queries, args),
+    }
+    report["targets"] = [
+        {
+            "figure": label,
+            "target": f"{op} {target:g}",
+            "value": lookup(report["kairos"], path),
+            "met": _meets(lookup(report["kairos"], path), target, op),
+        }
+        for label, path, target, op in TARGETS
+    ]
+    speedup = lookup(report["naive"], "uncached.latency_ms.p50") / lookup(
+        report["kairos"], "uncached.latency_ms.p50"
+    )
+    report["targets"].append(
+        {
+            "figure": "naive p50 / Kairos p50",
+            "target": ">= 5",
+            "value": round(speedup, 2),
+            "met": speedup >= 5,
+        }
+    )
+    write_json(args.out, report)
+    table = markdown(report)
+    args.out.with_suffix(".md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

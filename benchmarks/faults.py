@@ -440,7 +440,9 @@ def phase(state: dict[str, Any], published: int) -> str:
     return "decode" if state["decoders"] else "start-up (model load)"
 
 
-def kill_points(new: int, rng: random.Random, full_s: float) -> list[KillPoint]:
+def kill_points(new: int, rng: random.Random, full_s: Callable[[], float], kills: int) -> list[KillPoint]:
+    """The first ``kills`` of: decode, encode (early, late), snapshot write, publish, then random times
+    within ``full_s()`` (an uninterrupted run's seconds, measured only when random points are asked for)."""
     points = [
         KillPoint("decode", lambda s: s["decoders"], 0.3),
         KillPoint("encode", lambda s: s["checkpoints"] >= 1),
@@ -448,7 +450,11 @@ def kill_points(new: int, rng: random.Random, full_s: float) -> list[KillPoint]:
         KillPoint("snapshot write", lambda s: s["partial"]),
         KillPoint("publish", lambda s: s["indexes"]),
     ]
-    return points + [KillPoint(f"random {k}", lambda s: True, rng.uniform(0, full_s)) for k in range(2)]
+    randoms = max(0, kills - len(points))
+    span = full_s() if randoms else 0.0
+    return (
+        points + [KillPoint(f"random {k}", lambda s: True, rng.uniform(0, span)) for k in range(randoms)]
+    )[:kills]
 
 
 def run_index(sources: list[str], root: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -474,15 +480,20 @@ def kill_indexer(
         old_ids, base_version = set(snap.video_ids), snap.version
     check(old_ids < new_ids, "the base snapshot must hold some, not all, of the videos")
     published = len(published_versions(base_root))
-    timing_root = work / "timing"
-    shutil.copytree(base_root, timing_root)
-    started = time.monotonic()
-    check(
-        run_index([str(v) for v in videos], timing_root, work / "timing.log").wait() == 0, "full run failed"
-    )
-    full_s = time.monotonic() - started
+    timings: list[float] = []
+
+    def full_s() -> float:
+        """Seconds of an uninterrupted run (on a copy of the base)."""
+        timing_root = work / "timing"
+        shutil.copytree(base_root, timing_root)
+        started = time.monotonic()
+        finished = run_index([str(v) for v in videos], timing_root, work / "timing.log").wait() == 0
+        check(finished, "an uninterrupted run failed")
+        timings.append(time.monotonic() - started)
+        return timings[-1]
+
     runs: list[dict[str, Any]] = []
-    for point in kill_points(len(new_ids - old_ids), rng, full_s)[:kills]:
+    for point in kill_points(len(new_ids - old_ids), rng, full_s, kills):
         root = work / f"kill-{len(runs)}"
         shutil.copytree(base_root, root)
         process = run_index([str(v) for v in videos], root, work / f"kill-{len(runs)}.log")
@@ -523,7 +534,12 @@ def kill_indexer(
         check(not leftovers, f"kill at {point.name}: {len(leftovers)} processes of the killed run remain")
     landed_runs = [r for r in runs if not r["killed_during"].startswith("missed")]
     check(len(landed_runs) >= min(5, kills), f"only {len(landed_runs)} kills landed before the run ended")
-    return {"videos": len(videos), "old": len(old_ids), "full_run_s": round(full_s, 1), "kills": runs}
+    return {
+        "videos": len(videos),
+        "old": len(old_ids),
+        "full_run_s": timings[0] if timings else None,
+        "kills": runs,
+    }
 
 
 def readonly_root(root: Path, videos: list[Path], work: Path, redis_url: str) -> dict[str, Any]:
@@ -604,29 +620,53 @@ def fill(folder: Path, leave: int = 0) -> Path:
     return filler
 
 
-def disk_full(root: Path, videos: list[Path], work: Path, redis_url: str) -> dict[str, Any]:
-    """A full disk during a publish, and during a whole `kairos index`: clear errors, old snapshot served."""
+def publish_on_full_disk(root: Path) -> str:
+    """Carry every video of ``root`` into a new snapshot, fill the disk, publish: the error message; CURRENT,
+    the published snapshots and tmp/ as they were."""
     from indexer.snapshot import SnapshotError, SnapshotWriter
 
-    used = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-    size = (used * 2 + (4 << 20)) // 4096 * 4096
-    with small_disk(work / "disk", size) as disk:
-        small = disk / "index"
-        shutil.copytree(root, small, ignore=shutil.ignore_patterns("work"))
-        version = read_current(small)
-        with serving(small, redis_url, work / "serve.log") as url:
-            with open_snapshot(small) as snap, SnapshotWriter.like(small, snap) as writer:
-                old_ids = set(snap.video_ids)
-                writer.carry(snap)
-                filler = fill(disk)
-                try:
-                    writer.publish()
-                    raise FaultFailed("a publish on a full disk succeeded")
-                except SnapshotError as exc:
-                    publish_error = str(exc)
-            check("no space left on device" in publish_error, f"unclear error: {publish_error}")
-            check(not list(tmp_dir(small).glob(f"*{PARTIAL_SUFFIX}")), "a partial snapshot was left behind")
+    version = read_current(root)
+    with open_snapshot(root) as snap, SnapshotWriter.like(root, snap) as writer:
+        ids = set(snap.video_ids)
+        writer.carry(snap)
+        filler = fill(root)
+        try:
+            writer.publish()
+            raise FaultFailed("a publish on a full disk succeeded")
+        except SnapshotError as exc:
+            error = str(exc)
+        finally:
             filler.unlink()
+    check("no space left on device" in error, f"unclear error: {error}")
+    check(read_current(root) == version, "CURRENT moved")
+    check(not list(tmp_dir(root).glob(f"*{PARTIAL_SUFFIX}")), "a partial snapshot was left behind")
+    verify_snapshot(root, [ids])
+    return error
+
+
+def disk_size(root: Path) -> int:
+    """A tmpfs size holding ``root`` twice over, plus 4 MB, in whole pages."""
+    used = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    return (used * 2 + (4 << 20)) // 4096 * 4096
+
+
+def full_publish(root: Path, work: Path) -> dict[str, Any]:
+    """A publish on a full disk (a small tmpfs holding a copy of ``root``): a clear error, nothing changed."""
+    with small_disk(work / "disk", disk_size(root)) as disk:
+        small = Path(shutil.copytree(root, disk / "index", ignore=shutil.ignore_patterns("work")))
+        return {"publish_error": publish_on_full_disk(small)}
+
+
+def disk_full(root: Path, videos: list[Path], work: Path, redis_url: str) -> dict[str, Any]:
+    """A full disk during a publish, then during a whole `kairos index`, while `kairos serve` serves the root:
+    clear errors, the old snapshot still served, and the next run once space is freed completes."""
+    with small_disk(work / "disk", disk_size(root)) as disk:
+        small = Path(shutil.copytree(root, disk / "index", ignore=shutil.ignore_patterns("work")))
+        version = read_current(small)
+        with open_snapshot(small) as snap:
+            old_ids = set(snap.video_ids)
+        with serving(small, redis_url, work / "serve.log") as url:
+            publish_error = publish_on_full_disk(small)
             filler = fill(disk, leave=64 << 10)
             result = subprocess.run(
                 [kairos(), "index", *map(str, videos), "--out", str(small), "--model", MODEL, "--json"],
@@ -638,14 +678,14 @@ def disk_full(root: Path, videos: list[Path], work: Path, redis_url: str) -> dic
             served = httpx.get(f"{url}/readyz").json()["snapshot"]
             search = httpx.post(f"{url}/v1/search", json={"query": QUERIES[0]}, timeout=30)
             filler.unlink()
-            message = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ""
-            check(result.returncode == 1, f"kairos index exited {result.returncode}: {result.stderr[-1500:]}")
-            check("Traceback" not in result.stderr and "no space left" in message, f"unclear: {message!r}")
-            check(served == version and search.status_code == 200, "the old snapshot is no longer served")
-            check(read_current(small) == version, "CURRENT moved")
-            again = run_index(list(map(str, videos)), small, work / "again.log")
-            check(again.wait() == 0, "the run after space was freed failed")
-            verify_snapshot(small, [{v.stem for v in videos} | old_ids])
+        message = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ""
+        check(result.returncode == 1, f"kairos index exited {result.returncode}: {result.stderr[-1500:]}")
+        check("Traceback" not in result.stderr and "no space left" in message, f"unclear: {message!r}")
+        check(served == version and search.status_code == 200, "the old snapshot is no longer served")
+        check(read_current(small) == version, "CURRENT moved")
+        again = run_index(list(map(str, videos)), small, work / "again.log")
+        check(again.wait() == 0, "the run after space was freed failed")
+        verify_snapshot(small, [{v.stem for v in videos} | old_ids])
     return {"publish_error": publish_error, "index_error": message, "old_served": True, "next_run": "ok"}
 
 

@@ -4,10 +4,11 @@ python benchmarks/load.py [--duration 60] [--clients 1,16,64] [--videos 8] [--mo
                           [--max-in-flight N] [--timeout 10]
 Generates and indexes a synthetic corpus in a temporary folder, starts `kairos serve` on a free 127.0.0.1 port
 (Redis from KAIROS_REDIS_URL or 127.0.0.1:6379, a fresh key space since the snapshot is new), then for each
-client count runs that many httpx async clients for `--duration` seconds (60, as the issue asks), each request drawn from the mix: 70 % searches (half repeats of 8 fixed queries, half unique), 10 % video
-listings, 10 % thumbnails, 10 % localize calls. Reports per level: requests, throughput, p50/p99 latency (of
-all answers, and of the 2xx), status counts, answers >= 500, 429/503 with and without Retry-After, connection
-errors and client timeouts. Writes benchmarks/results/load.json and prints a markdown table.
+client count runs that many httpx async clients for `--duration` seconds (60, as the issue asks), each request
+drawn from the mix: 70 % searches (half repeats of 8 fixed queries, half unique), 10 % video listings, 10 %
+thumbnails, 10 % localize calls. Reports per level: requests, throughput, p50/p99 latency (of all answers, and
+of the 2xx), status counts, answers >= 500, 429/503 with and without Retry-After, connection errors and client
+timeouts. Writes benchmarks/results/load.json and prints a markdown table.
 Bar (issue 7): 0 answers >= 500 and 0 connection errors at 16 clients; at 64 the server sheds load
 (429/503 + Retry-After) rather than piling up timeouts.
 """

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     max_top_k_videos: int = Field(default=MAX_TOP_K_VIDEOS, ge=1, le=MAX_TOP_K_VIDEOS)
     max_limit: int = Field(default=MAX_LIMIT, ge=1, le=MAX_LIMIT)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
-    max_in_flight: int = Field(default=64, ge=1, le=10_000)  # requests served at once; more get 503
+    max_in_flight: int = Field(default=16, ge=1, le=10_000)  # requests served at once; more get 503
     reload_interval_s: float = Field(default=1.0, gt=0, le=3600)  # how often CURRENT is polled
     stage1: Stage1Mode = "segments"  # video score: best segment similarity, or the video vector
     softmax_temperature: float = Field(default=0.1, gt=0, le=10)  # of the video scores in the ranking

@@ -1,0 +1,38 @@
+"""The indexer killed mid-run resumes without losing or duplicating a video; progress is reported."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from indexer.pipeline import IndexOptions, index
+from indexer.snapshot import delete
+from tests.conftest import TINY_MODEL, Corpus
+
+# benchmarks/ is a folder of scripts (mypy checks it as top-level modules), so it is imported at run time.
+faults = importlib.import_module("benchmarks.faults")
+
+
+def test_indexer_killed_during_decode_and_encode(corpus: Corpus, tmp_path: Path) -> None:
+    videos = sorted(corpus.videos.glob("*.mp4"))
+    base = corpus.copy_root(tmp_path / "base")
+    delete(base, [v.stem for v in videos[1:]])
+    outcome = faults.kill_indexer(base, videos, tmp_path, kills=2)
+    assert [k["point"] for k in outcome["kills"]] == ["decode", "encode"]
+    assert all(k["final_videos"] == len(videos) for k in outcome["kills"])
+    assert outcome["kills"][1]["next_run"]["resumed"] >= 1
+
+
+def test_progress_reports_done_over_total(corpus: Corpus, tmp_path: Path) -> None:
+    """Regression: index jobs went from 0 to 1 with nothing between."""
+    videos = sorted(corpus.videos.glob("*.mp4"))
+    root = corpus.copy_root(tmp_path / "index")
+    delete(root, [v.stem for v in videos[2:]])
+    calls: list[tuple[int, int]] = []
+    sources = [str(v) for v in videos] + [str(tmp_path / "missing.mp4")]
+    (tmp_path / "missing.mp4").write_bytes(b"not a video")
+    report = index(root, sources, TINY_MODEL, IndexOptions(on_progress=lambda d, t: calls.append((d, t))))
+    total = len(sources)
+    assert report["counts"]["reused"] == 2 and report["counts"]["indexed"] == len(videos) - 2
+    assert all(t == total for _, t in calls) and calls[0] == (2, total) and calls[-1] == (total, total)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and len({d for d, _ in calls}) >= 3

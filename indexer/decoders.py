@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -38,6 +39,7 @@ Backend = Literal["auto", "decord", "pyav"]
 T = TypeVar("T")
 F = TypeVar("F")
 Frame = tuple[float, np.ndarray]
+TimedFrame = tuple[float, float, Any]
 
 DECODE_THREADS = 1
 CHUNK_BYTES = 64 * 2**20
@@ -66,6 +68,14 @@ class CorruptMediaError(MediaError):
 
 class DecodeTimeoutError(MediaError):
     """Opening or decoding took longer than its watchdog allowed."""
+
+
+class DataEndsError(CorruptMediaError):
+    """The decodable data ends before the asked time (a truncated file whose header claims more)."""
+
+    def __init__(self, message: str, data_end: float) -> None:
+        super().__init__(message)
+        self.data_end = data_end
 
 
 @dataclass(frozen=True)
@@ -168,7 +178,7 @@ def video_stream(container: Any, path: Path) -> Any:
     return stream
 
 
-def _duration(container: Any, stream: Any) -> float:
+def stream_duration(container: Any, stream: Any) -> float:
     """Stream duration in seconds, else the container's, else 0."""
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
@@ -186,7 +196,7 @@ def _probe_pyav(path: Path) -> VideoInfo:
             raise CorruptMediaError(f"{path}: zero-length video (no decodable frames)")
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
-        duration = _duration(container, stream) or (stream.frames / fps if fps else 0.0)
+        duration = stream_duration(container, stream) or (stream.frames / fps if fps else 0.0)
         if fps <= 0 or duration <= 0:
             raise CorruptMediaError(f"{path}: unknown frame rate or duration")
         frame_count = stream.frames or round(duration * fps)
@@ -200,14 +210,15 @@ def probe_pyav(path: Path, timeout_s: float) -> VideoInfo:
 
 
 def decoded_frames(
-    container: Any, stream: Any, path: Path, deadline: Deadline
-) -> Iterator[tuple[float, float, Any]]:
+    container: Any, stream: Any, path: Path, deadline: Deadline, origin: float | None = None
+) -> Iterator[TimedFrame]:
     """(start, end, av.VideoFrame) in presentation order, times in seconds from the first frame.
 
-    A decode error before the first frame is ``CorruptMediaError``; after it, the data is taken to end there.
+    ``origin`` is the first frame's time where it is known (decoding after a seek), else the first decoded.
+    A decode error before the first frame of the file is ``CorruptMediaError``; otherwise the data is taken
+    to end there.
     """
     fallback = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
-    origin: float | None = None
     frames = container.decode(stream)
     while True:
         try:
@@ -254,13 +265,36 @@ def pyav_frames(path: Path, times: Iterator[float], deadline: Deadline, timeout_
     with open_container(path, timeout_s) as container:
         stream = video_stream(container, path)
         for t, frame in select(decoded_frames(container, stream, path, deadline), times):
-            try:
-                image = frame.to_ndarray(format="rgb24")
-            except av.FFmpegError as exc:
-                raise CorruptMediaError(
-                    f"{path}: cannot convert a frame at {t:.3f} s to RGB ({exc})"
-                ) from None
-            yield t, image
+            yield t, to_rgb(frame, path, t)
+
+
+def to_rgb(frame: Any, path: Path, t: float) -> np.ndarray:
+    """An av.VideoFrame as RGB [H, W, 3] uint8."""
+    try:
+        return np.asarray(frame.to_ndarray(format="rgb24"))
+    except av.FFmpegError as exc:
+        raise CorruptMediaError(f"{path}: cannot convert a frame at {t:.3f} s to RGB ({exc})") from None
+
+
+def shown_at(frames: Iterable[TimedFrame], t: float) -> tuple[TimedFrame | None, bool]:
+    """The last frame starting at or before t (as ``select``), and whether a frame after t was reached."""
+    shown: TimedFrame | None = None
+    for entry in frames:
+        if t + 1e-9 < entry[0]:
+            return shown, True
+        shown = entry
+    return shown, False
+
+
+def seek_to(container: Any, stream: Any, origin_pts: int, t: float) -> bool:
+    """Seek to the keyframe at or before t seconds from the first frame; False where the file cannot seek."""
+    target = origin_pts + math.floor(t / stream.time_base)
+    try:
+        container.seek(target, backward=True, any_frame=False, stream=stream)
+    except (av.FFmpegError, OSError) as exc:
+        log.info("cannot seek in %s (%s); decoding from the start", container.name, exc)
+        return False
+    return True
 
 
 def import_decord() -> Any | None:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import FileResponse
 from PIL import Image
 
-from indexer.media import MediaError, iter_frames, probe_video
+from indexer.media import DataEndsError, MediaError, frame_at, letterbox
 from indexer.snapshot import Snapshot, VideoRow, delete
 from service.cache import cache_key
 from service.errors import ApiError
@@ -103,19 +103,16 @@ def thumbnail(
 
 
 def _render_thumbnail(path: Path, t: float) -> bytes:
-    """Decode the frame sampled at t (or the last one before it) and encode it as a JPEG."""
+    """Seek to the frame on screen at t (the last one before it) and encode it as a JPEG."""
     try:
-        info = probe_video(path)
-        size = (THUMB_WIDTH, max(2, round(THUMB_WIDTH * info.height / max(info.width, 1))))
-        frame = None
-        for k, (_, image) in enumerate(iter_frames(path, fps=1.0 / t if t > 0 else 1.0, size=size)):
-            frame = image
-            if k >= (1 if t > 0 else 0):
-                break
+        _, image = frame_at(path, t)
+    except DataEndsError as exc:
+        message = f"the video's data ends at {exc.data_end:.2f} s (truncated file); ask for an earlier t"
+        raise ApiError(422, "media_truncated", message, "t") from None
     except MediaError:
         raise ApiError(404, "media_unreadable", "the video file cannot be decoded any more") from None
-    if frame is None:
-        raise ApiError(404, "media_unreadable", "the video has no frame at that time")
+    height, width = image.shape[:2]
+    frame = letterbox(image, (THUMB_WIDTH, max(2, round(THUMB_WIDTH * height / max(width, 1)))))
     buffer = io.BytesIO()
     Image.fromarray(frame).save(buffer, format="JPEG", quality=80)
     return buffer.getvalue()

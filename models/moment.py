@@ -90,6 +90,30 @@ class MomentHead(nn.Module):
         pair = self.pair(torch.cat([x[:, :-1], x[:, 1:]], dim=-1))  # [B,C-1,9]
         return unary, pair.view(b, c - 1, 3, 3)
 
+    def score_videos(self, query: Tensor, clips: Tensor, lengths: Sequence[int]) -> tuple[Tensor, Tensor]:
+        """`score_one_query` for K videos of different lengths, doing work only for their real clips.
+
+        clips [N,D] holds the videos end to end (N = sum of lengths). They run as one sequence with one zero
+        clip between neighbours: a kernel-3 convolution then sees at a video's edge exactly the zero it sees
+        at a padded video's end, so the logits equal the padded batch's (to float rounding) at a cost
+        proportional to N instead of K x the longest video. Returns padded unary [K,C,3] and pair
+        [K,C-1,3,3], C = max(lengths); what lies beyond a video's length is not meaningful.
+        """
+        n = torch.as_tensor(list(lengths), dtype=torch.long, device=clips.device)  # [K]
+        k, width = len(n), int(n.max())
+        position = torch.arange(len(clips), device=clips.device) + torch.repeat_interleave(
+            torch.arange(k, device=clips.device), n
+        )  # row i of video v goes to i + v: one gap after each video
+        total = len(clips) + k
+        packed = clips.new_zeros(1, total, clips.shape[1])  # [1,T,D]
+        packed[0, position] = clips
+        mask = torch.zeros(1, total, dtype=torch.bool, device=clips.device)
+        mask[0, position] = True
+        unary, pair = self.score_one_query(query, packed, mask)  # [1,T,3], [1,T-1,3,3]
+        start = F.pad(torch.cumsum(n + 1, dim=0)[:-1], (1, 0))  # [K] first position of each video
+        index = start[:, None] + torch.arange(width, device=clips.device)  # [K,C]
+        return unary[0, index.clamp(max=total - 1)], pair[0, index[:, : width - 1].clamp(max=total - 2)]
+
 
 def tag_targets(spans: Sequence[tuple[int, int]], n_clips: int) -> tuple[Tensor, Tensor]:
     """Gold spans (start, end inclusive; clipped to the video) -> soft targets unary [C,3], pair [C-1,3,3]."""

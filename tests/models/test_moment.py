@@ -247,6 +247,30 @@ def test_score_one_query_matches_forward() -> None:
         torch.testing.assert_close(fast_pair, pair, atol=1e-5, rtol=1e-4)
 
 
+def test_score_videos_equals_the_padded_batch() -> None:
+    torch.manual_seed(2)
+    config = get_config("kairos-small")
+    head = MomentHead(config).eval()
+    query = torch.nn.functional.normalize(torch.randn(config.dim), dim=-1)
+    lengths = [9, 1, 4, 2, 7]
+    clips = torch.randn(len(lengths), 9, config.dim)
+    mask = torch.arange(9)[None, :] < torch.tensor(lengths)[:, None]
+    packed = torch.cat([clips[k, :n] for k, n in enumerate(lengths)])
+    with torch.inference_mode():
+        unary, pair = head.score_one_query(query, clips, mask)
+        fast_unary, fast_pair = head.score_videos(query, packed, lengths)
+    assert fast_unary.shape == unary.shape and fast_pair.shape == pair.shape
+    for k, n in enumerate(lengths):
+        torch.testing.assert_close(fast_unary[k, :n], unary[k, :n], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(fast_pair[k, : n - 1], pair[k, : n - 1], atol=1e-5, rtol=1e-4)
+    fast = decode_moments_batch(fast_unary, fast_pair, lengths, 3)
+    slow = decode_moments_batch(unary, pair, lengths, 3)
+    assert [[(s.start_clip, s.end_clip) for s in v] for v in fast] == [
+        [(s.start_clip, s.end_clip) for s in v] for v in slow
+    ]
+    assert [s.score for v in fast for s in v] == pytest.approx([s.score for v in slow for s in v], rel=1e-5)
+
+
 def test_batched_decoder_refill_with_ties(monkeypatch: pytest.MonkeyPatch) -> None:
     # one clear span whose overlapping neighbours fill the first pool; the next picks lie outside it and tie
     import models.moment as moment

@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from common import (
     KAIROS,
     RESULTS,
@@ -453,7 +452,9 @@ def main() -> None:
     built = args.work / "build.json"
     if args.rebuild or not built.is_file():
         shutil.rmtree(args.work, ignore_errors=True)
-        build: dict[str, Any] = {"generate_s": round(generate(features, videos, workers=os.cpu_count() or 1), 1)}
+        build: dict[str, Any] = {
+            "generate_s": round(generate(features, videos, workers=os.cpu_count() or 1), 1)
+        }
         build["kairos"] = build_kairos(features, kairos_root)
         build["naive"] = build_naive(kairos_root, naive_root)
         write_json(built, build)

@@ -36,6 +36,7 @@ from indexer.snapshot import (
     check_writable,
     open_snapshot,
 )
+from indexer.snapshot.layout import describe_os_error
 from indexer.sources import check_unique, content_hash, resolve_sources
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ class IndexOptions:
 
 
 class IndexingError(RuntimeError):
-    """The batch cannot start: another indexer holds the root, or the root was built by another model."""
+    """The batch cannot run: another indexer holds the root, the root was built by another model, or a
+    video's checkpoint cannot be written (a full or failing disk)."""
 
 
 def index(
@@ -296,7 +298,11 @@ class _Batch:
         if not self._encode_step(task, lambda: result.append(encode(*args))):
             return
         encoded = result[0]
-        encoded.save(self.checkpoint(task))
+        try:
+            encoded.save(self.checkpoint(task))
+        except OSError as exc:  # the disk, not the video: the whole batch stops, with a clear message
+            why = f"cannot checkpoint video {task.item.video_id!r} in {self.work}: {describe_os_error(exc)}"
+            raise IndexingError(why) from exc
         self.finished.append(task)
         self.indexed.append(_entry(task) | {"clips": len(encoded.clips), "duration": encoded.duration})
         self._advance()

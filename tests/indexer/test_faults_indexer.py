@@ -5,8 +5,11 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from indexer.pipeline import IndexOptions, index
-from indexer.snapshot import delete
+import pytest
+
+from indexer.pipeline import IndexingError, IndexOptions, index
+from indexer.snapshot import delete, open_snapshot
+from indexer.snapshot.layout import read_current
 from tests.conftest import TINY_MODEL, Corpus
 
 # benchmarks/ is a folder of scripts (mypy checks it as top-level modules), so it is imported at run time.
@@ -36,3 +39,17 @@ def test_progress_reports_done_over_total(corpus: Corpus, tmp_path: Path) -> Non
     assert report["counts"]["reused"] == 2 and report["counts"]["indexed"] == len(videos) - 2
     assert all(t == total for _, t in calls) and calls[0] == (2, total) and calls[-1] == (total, total)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls) and len({d for d, _ in calls}) >= 3
+
+
+def test_a_checkpoint_that_cannot_be_written_is_a_clear_error(corpus: Corpus, tmp_path: Path) -> None:
+    """Regression: an OSError writing a checkpoint (a full disk) escaped `kairos index` as a traceback."""
+    videos = sorted(corpus.videos.glob("*.mp4"))
+    root = corpus.copy_root(tmp_path / "index")
+    version = delete(root, [videos[0].stem]).version
+    with open_snapshot(root) as snap:
+        fingerprint = snap.manifest.model_hash
+    (root / "work").mkdir(exist_ok=True)
+    (root / "work" / fingerprint).write_bytes(b"")  # where the checkpoint folder should be: mkdir fails
+    with pytest.raises(IndexingError, match=f"cannot checkpoint video '{videos[0].stem}'"):
+        index(root, [str(videos[0])], TINY_MODEL, IndexOptions())
+    assert read_current(root) == version

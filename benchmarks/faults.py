@@ -469,11 +469,17 @@ def run_index(sources: list[str], root: Path, log: Path) -> subprocess.Popen[byt
 
 
 def kill_indexer(
-    base_root: Path, videos: list[Path], work: Path, kills: int = 7, seed: int = 5, leftover_s: float = 15.0
+    base_root: Path,
+    videos: list[Path],
+    work: Path,
+    kills: int = 7,
+    seed: int = 5,
+    leftover_s: float = 15.0,
+    only: set[str] | None = None,
 ) -> dict[str, Any]:
     """`kairos index` of ``videos`` into copies of ``base_root`` (a snapshot of some of them) SIGKILLed at
     several points; CURRENT is always the old or new complete snapshot, the next run completes, every video
-    once."""
+    once. ``only`` keeps the kill points of those names."""
     rng = random.Random(seed)
     new_ids = {v.stem for v in videos}
     with open_snapshot(base_root) as snap:
@@ -493,7 +499,8 @@ def kill_indexer(
         return timings[-1]
 
     runs: list[dict[str, Any]] = []
-    for point in kill_points(len(new_ids - old_ids), rng, full_s, kills):
+    points = kill_points(len(new_ids - old_ids), rng, full_s, kills)
+    for point in [p for p in points if only is None or p.name in only]:
         root = work / f"kill-{len(runs)}"
         shutil.copytree(base_root, root)
         process = run_index([str(v) for v in videos], root, work / f"kill-{len(runs)}.log")
@@ -533,7 +540,7 @@ def kill_indexer(
         )
         check(not leftovers, f"kill at {point.name}: {len(leftovers)} processes of the killed run remain")
     landed_runs = [r for r in runs if not r["killed_during"].startswith("missed")]
-    check(len(landed_runs) >= min(5, kills), f"only {len(landed_runs)} kills landed before the run ended")
+    check(len(landed_runs) >= min(5, len(runs)), f"only {len(landed_runs)} kills landed before the run ended")
     return {
         "videos": len(videos),
         "old": len(old_ids),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -296,12 +297,17 @@ class SnapshotWriter:
         """Drop the partial snapshot (idempotent); CURRENT and published snapshots are untouched."""
         self._done = True
         for f in self._files.values():
-            f.close()
+            with contextlib.suppress(OSError):  # on a full disk close() fails to flush: the file goes anyway
+                f.close()
         if self._db is not None:
-            self._db.close()
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
             self._db = None
         shutil.rmtree(self.partial, ignore_errors=True)
 
 
 def _why(exc: BaseException) -> str:
+    """A short reason; a full disk reads the same whether the OS or SQLite ran into it."""
+    if isinstance(exc, sqlite3.Error) and "disk is full" in str(exc):
+        return "no space left on device"
     return layout.describe_os_error(exc) if isinstance(exc, OSError) else str(exc)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.sources import SourceItem
-from indexer.subtitles import clip_texts, find_sidecar, read_subtitles
+from indexer.subtitles import Sidecars, clip_texts, read_subtitles
 
 FEATURE_EXTENSIONS = (".npy", ".npz")
 NPZ_KEY = "features"
@@ -24,7 +24,8 @@ def feature_items(folder: Path) -> list[SourceItem]:
     if not folder.is_dir():
         raise FeatureError(f"{folder}: not a folder of feature files")
     paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FEATURE_EXTENSIONS)
-    return [SourceItem(path=p, video_id=p.stem, subtitles=find_sidecar(p)) for p in paths]
+    sidecars = Sidecars(folder)
+    return [SourceItem(path=p, video_id=p.stem, subtitles=sidecars.find(p)) for p in paths]
 
 
 def load_features(path: Path, visual_dim: int) -> np.ndarray:

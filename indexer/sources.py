@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.subtitles import find_sidecar
+from indexer.subtitles import Sidecars, find_sidecar
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"})
 _GLOB_CHARS = frozenset("*?[")
@@ -54,7 +54,7 @@ def resolve_sources(sources: Sequence[str]) -> Resolved:
     for source in sources:
         path = Path(source).expanduser()
         if path.is_dir():
-            items.extend(_item(p) for p in _videos_under(path))
+            items.extend(_items(_videos_under(path)))
         elif path.suffix == ".jsonl" and path.is_file():
             found, left_out = _read_manifest(path)
             items.extend(found)
@@ -71,7 +71,7 @@ def resolve_sources(sources: Sequence[str]) -> Resolved:
             videos = [p for p in matches if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
             if not videos:
                 raise SourceError(f"{source}: the pattern matches no video files")
-            items.extend(_item(p) for p in videos)
+            items.extend(_items(videos))
         else:
             raise SourceError(f"{source}: no such file, folder or pattern")
     return Resolved(check_unique(_dedupe(items)), skipped)
@@ -110,6 +110,17 @@ def _videos_under(folder: Path) -> list[Path]:
 
 def _item(path: Path) -> SourceItem:
     return SourceItem(path=path, video_id=path.stem, subtitles=find_sidecar(path))
+
+
+def _items(paths: Sequence[Path]) -> list[SourceItem]:
+    """Items of many videos, listing each folder once (a scan per video is quadratic in a large folder)."""
+    folders: dict[Path, Sidecars] = {}
+    items = []
+    for path in paths:
+        if path.parent not in folders:
+            folders[path.parent] = Sidecars(path.parent)
+        items.append(SourceItem(path=path, video_id=path.stem, subtitles=folders[path.parent].find(path)))
+    return items
 
 
 def _dedupe(items: Iterable[SourceItem]) -> list[SourceItem]:

@@ -9,7 +9,6 @@ kept. A file that cannot be decoded or has a broken timestamp raises ``SubtitleE
 from __future__ import annotations
 
 import codecs
-import glob
 import html
 import math
 import re
@@ -45,20 +44,40 @@ def find_sidecar(video_path: str | Path) -> Path | None:
     """The subtitle file of a video: ``<stem>.srt``, ``<stem>.vtt``, then ``<stem>.<lang>.srt`` / ``.vtt``.
 
     ``<lang>`` is a language tag such as "en", "eng", "pt-BR" (so ``show.ep10.srt`` is not taken for
-    ``show.mp4``). Among several tagged files an English one wins, else the first by name.
+    ``show.mp4``). Among several tagged files an English one wins, else the first by name. Lists the video's
+    folder: for many videos of one folder, use one `Sidecars` of it.
     """
     video = Path(video_path)
-    for suffix in SIDECAR_SUFFIXES:
-        candidate = video.with_suffix(suffix)
-        if candidate.is_file():
-            return candidate
-    for suffix in SIDECAR_SUFFIXES:
-        tagged = [p for p in video.parent.glob(f"{glob.escape(video.stem)}.*{suffix}") if p.is_file()]
-        tags = {p: p.name[len(video.stem) + 1 : -len(suffix)] for p in tagged}
-        matches = [p for p in tagged if _LANG_TAG.fullmatch(tags[p])]
-        if matches:
-            return min(matches, key=lambda p: (not tags[p].lower().startswith("en"), p.name))
-    return None
+    return Sidecars(video.parent).find(video)
+
+
+class Sidecars:
+    """The subtitle files of one folder, listed once; `find(video)` answers as `find_sidecar` does."""
+
+    def __init__(self, folder: Path) -> None:
+        self._exact: set[str] = set()
+        self._tagged: dict[tuple[str, str], list[tuple[str, Path]]] = {}  # (stem, suffix) -> [(tag, path)]
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            entries = []
+        for path in entries:
+            suffix = next((x for x in SIDECAR_SUFFIXES if path.name.endswith(x)), None)
+            if suffix is None or not path.is_file():
+                continue
+            self._exact.add(path.name)
+            stem, dot, tag = path.name[: -len(suffix)].rpartition(".")
+            if dot and _LANG_TAG.fullmatch(tag):
+                self._tagged.setdefault((stem, suffix), []).append((tag, path))
+
+    def find(self, video: Path) -> Path | None:
+        for suffix in SIDECAR_SUFFIXES:
+            if video.stem + suffix in self._exact:
+                return video.with_suffix(suffix)
+        for suffix in SIDECAR_SUFFIXES:
+            if tagged := self._tagged.get((video.stem, suffix)):
+                return min(tagged, key=lambda t: (not t[0].lower().startswith("en"), t[1].name))[1]
+        return None
 
 
 def read_subtitles(path: str | Path) -> list[Cue]:

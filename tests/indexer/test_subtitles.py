@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from indexer.media import MediaError, MediaNotFoundError, SubtitleError
-from indexer.subtitles import Cue, clip_texts, find_sidecar, read_subtitles
+from indexer.subtitles import Cue, Sidecars, clip_texts, find_sidecar, read_subtitles
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -134,6 +134,20 @@ def test_find_sidecar_ignores_other_videos_and_odd_names(tmp_path: Path) -> None
     write(tmp_path / "show.x.y.srt", SRT)
     assert find_sidecar(tmp_path / "show.mp4") is None
     assert find_sidecar(tmp_path / "[a]*.mp4") is None
+
+
+def test_one_folder_listing_finds_what_find_sidecar_finds(tmp_path: Path) -> None:
+    names = ["a.srt", "b.en.vtt", "b.fr.srt", "c.pt-BR.vtt", "c.de.vtt", "d.x.y.srt", "e.vtt", "e.srt"]
+    names += ["f.ep10.srt", "g.EN.srt", "g.es.srt", "[h]*.srt"]
+    for name in names:
+        write(tmp_path / name, SRT)
+    (tmp_path / "i.srt").mkdir()  # a folder is not a subtitle file
+    sidecars = Sidecars(tmp_path)
+    for stem in ["a", "b", "c", "d", "d.x", "e", "f", "g", "[h]*", "i", "none"]:
+        video = tmp_path / f"{stem}.mp4"
+        assert sidecars.find(video) == find_sidecar(video), stem
+    assert sidecars.find(tmp_path / "g.mp4") == tmp_path / "g.EN.srt"
+    assert Sidecars(tmp_path / "missing").find(tmp_path / "missing" / "a.mp4") is None
 
 
 def test_clip_texts_strict_overlap_in_order_deduplicated() -> None:

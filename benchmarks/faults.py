@@ -780,8 +780,11 @@ def _kill_whole_worker(
     from service import jobs
 
     state = lambda job_id: jobs.status(settings, connection, job_id)  # noqa: E731
+    with open_snapshot(settings.snapshot_root) as snap:
+        ids = list(snap.video_ids)
+    delete(settings.snapshot_root, ids[len(ids) // 2 :])  # so the job has videos to encode again
     job = jobs.submit(settings, connection, files)
-    wait_until(lambda: state(job.id).state == "started", 120, "the job to start", 0.02)
+    wait_until(lambda: (state(job.id).done or 0) >= len(ids) // 2, 120, "the job to be planned", 0.02)
     kill_session(worker.pid)
     worker.wait()
     killed = time.monotonic()

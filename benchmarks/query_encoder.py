@@ -12,8 +12,8 @@ On the first `--queries` real descriptions of `../shared/data/tvr/tvr_val_releas
    excluded) that the backend's vector of the same query also finds among its k nearest.
 5. retrieval, the figure that decides int8: TVR's official VR and VCMR metrics on a synthetic held-out corpus
    (a seed never used in training, indexed with the model), every query through the service's
-   `SearchPipeline` with that backend. int8 is accepted when every VR R@{1,10} and VCMR 0.5 R@{1,10} is
-   within 1 point of torch's.
+   `SearchPipeline` with that backend. int8 is accepted when none of VR R@{1,10} and VCMR 0.5 R@{1,10}
+   falls more than 1 point below torch's (a figure above torch's is held too).
 Writes benchmarks/results/query_encoder.json and .md. One thread for torch and for ONNX Runtime.
 """
 
@@ -218,8 +218,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Held-out: `kairos synth` seed {corpus['seed']}, {corpus['videos']} videos, "
         f"{corpus['queries']} queries "
-        f"(TVR official metrics, %). int8 accepted: {result['int8_accepted']} (every deciding figure within "
-        f"{TOLERANCE} point of torch: {held['delta_to_torch_points']['onnx-int8']}).",
+        f"(TVR official metrics, %). int8 accepted: {result['int8_accepted']} (no deciding figure more than "
+        f"{TOLERANCE} point below torch; differences: {held['delta_to_torch_points']['onnx-int8']}).",
         f"Export on a fresh machine: {result['export']}.",
         "",
         f"Command: `{result['command']}`",
@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         thr = throughput(backends, texts, args.batch)
         vectors = {name: encode_all(backend, texts, 64) for name, backend in backends.items()}
         held = heldout(args.model, args.heldout_videos, args.heldout_seed, cache, folder / "heldout")
-    int8_ok = all(abs(d) <= TOLERANCE for d in held["delta_to_torch_points"]["onnx-int8"].values())
+    int8_ok = all(d >= -TOLERANCE for d in held["delta_to_torch_points"]["onnx-int8"].values())
     candidates = [name for name in BACKENDS if name != "onnx-int8" or int8_ok]
     chosen = min(candidates, key=lambda name: lat[name]["p50"])
     return {

@@ -183,6 +183,8 @@ class Snapshot:
         Missing results (fewer than k segments) have score -inf and row -1.
         """
         scores, labels = self._segment_search.search(queries, k, params)
+        if len(self._segment_rows) == 0:  # an empty snapshot (every video deleted): nothing to look up
+            return scores, np.full((*labels.shape, 3), -1, dtype=np.int32)
         rows = np.asarray(self._segment_rows[np.maximum(labels, 0)], dtype=np.int32)
         rows[labels < 0] = -1
         return scores, rows

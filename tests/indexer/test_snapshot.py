@@ -144,6 +144,19 @@ def test_top_videos_is_max_over_segments(tmp_path: Path) -> None:
     np.testing.assert_allclose(scores, np.take_along_axis(best, expected, axis=1), atol=1e-4)
 
 
+def test_an_empty_snapshot_finds_nothing(tmp_path: Path) -> None:
+    # every video deleted: schemathesis's stateful run found search answering 500 (IndexError) here
+    build(tmp_path, [])
+    queries = _unit(np.random.default_rng(9).normal(size=(2, DIM)))
+    with open_snapshot(tmp_path) as snap:
+        assert len(snap) == 0
+        _, videos = snap.top_videos(queries, k=5)
+        _, rows = snap.search_segments(queries, k=3)
+        _, by_vector = snap.search_videos(queries, k=5)
+    assert (videos == -1).all() and (rows == -1).all() and (by_vector == -1).all()
+    assert rows.shape == (2, 3, 3)
+
+
 def test_current_moves_and_open_snapshot_survives(tmp_path: Path) -> None:
     first = build(tmp_path, make_videos(4, seed=1))
     old = open_snapshot(tmp_path)

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     reload_interval_s: float = Field(default=1.0, gt=0, le=3600)  # how often CURRENT is polled
     stage1: Stage1Mode = "segments"  # video score: best segment similarity, or the video vector
     softmax_temperature: float = Field(default=0.1, gt=0, le=10)  # of the video scores in the ranking
+    # The moment head scores the best max(limit, stage2_videos) candidates of stage 1 (README, Performance)
+    stage2_videos: int = Field(default=10, ge=1, le=MAX_TOP_K_VIDEOS)
     # Query encoding (benchmarks/results/query_encoder.md, microbatch.json): the backend, where ONNX exports
     # are cached (None: ~/.cache/kairos/onnx), micro-batching wait (0 = off) and batch size, the memo size.
     query_encoder: QueryEncoder = "onnx-int8"

@@ -125,3 +125,22 @@ def test_stage2_chunked_and_pruned_equals_per_video_reference(
         assert [(m.video_id, m.start, m.end) for m in got] == [m[1:] for m in expected[:limit]]
         for moment, want in zip(got, expected, strict=False):
             assert abs(moment.score - want[0]) <= 1e-5
+
+
+def test_stage2_scores_only_the_best_candidates(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a budget of 1 video, `limit` 2 scores exactly the two best candidates (max(limit, budget))."""
+    from service.schemas import SearchRequest
+    from service.search import Candidates
+
+    services = client.app.state.services  # type: ignore[attr-defined]
+    pipeline, snapshot = services.pipeline, services.snapshots.current
+    q = pipeline.encode("a red circle spins")
+    candidates = pipeline.stage1(snapshot, q, 100)
+    assert len(candidates.idx) > 2
+    request = SearchRequest(query="a red circle spins", limit=2)
+    monkeypatch.setattr(pipeline, "stage2_videos", 1)
+    budgeted = pipeline.stage2(snapshot, q, candidates, 2, request)
+    monkeypatch.setattr(pipeline, "stage2_videos", 1000)
+    best_two = Candidates(candidates.idx[:2], candidates.scores[:2])
+    assert budgeted and budgeted == pipeline.stage2(snapshot, q, best_two, 2, request)
+    assert {m.video_id for m in budgeted} <= {snapshot.video_ids[int(i)] for i in candidates.idx[:2]}

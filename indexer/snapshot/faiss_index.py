@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import faiss
@@ -15,8 +16,10 @@ AUTO = "auto"
 # 20 K, 7 ms at 100 K, where IVF answers in 0.1 ms at recall@10 0.999): exact answers, no training.
 AUTO_EXACT_MAX = 32_768
 # Past it, IVF with fp16 codes: half the memory of Flat, mmap-able, bounded training, fast to build
-# (HNSW builds far slower) and recall@10 >= 0.95 at this nprobe on clustered data (benchmarks/index_build.py).
-AUTO_NPROBE = 16
+# (HNSW builds far slower). Lists probed: 2*sqrt(lists), at least MIN_NPROBE, so the vectors scanned grow
+# as n^(3/4): at TVR scale (1.9 M segments, 4,096 lists) nprobe 16 / 64 / 128 gave stage-1 recall@100 of
+# videos 0.86 / 0.976 / 0.993 against exact search (benchmarks/scale.py).
+MIN_NPROBE = 16
 TRAIN_PER_LIST = 40
 MAX_TRAIN = 200_000
 KMEANS_ITERATIONS = 10
@@ -29,14 +32,20 @@ def ivf_lists(n: int) -> int:
     return int(2 ** max(0, round(math.log2(target))))
 
 
+def nprobe_for(lists: int) -> int:
+    """Lists an IVF index of `lists` lists probes per query: 2*sqrt(lists), a power of two, >= MIN_NPROBE."""
+    return min(lists, max(MIN_NPROBE, int(2 ** round(math.log2(2 * math.sqrt(lists))))))
+
+
 def resolve_factory(requested: str, n: int, exact_max: int = AUTO_EXACT_MAX) -> tuple[str, str]:
     """The factory string to build for `requested` and `n` vectors, and its default search parameters."""
     if requested == AUTO:
         if n <= exact_max:
             return "Flat", ""
-        return f"IVF{ivf_lists(n)},SQfp16", f"nprobe={AUTO_NPROBE}"
-    if requested.startswith("IVF") or ",IVF" in requested:
-        return requested, f"nprobe={AUTO_NPROBE}"
+        lists = ivf_lists(n)
+        return f"IVF{lists},SQfp16", f"nprobe={nprobe_for(lists)}"
+    if (ivf := re.search(r"(?:^|,)IVF(\d+)", requested)) is not None:
+        return requested, f"nprobe={nprobe_for(int(ivf.group(1)))}"
     if requested.startswith("HNSW"):
         return requested, "efSearch=64"
     return requested, ""

@@ -28,6 +28,7 @@ from indexer.snapshot import (
     open_snapshot,
     resolve_factory,
 )
+from indexer.snapshot.faiss_index import nprobe_for
 from indexer.snapshot.layout import write_atomic
 
 DIM = 32
@@ -282,7 +283,7 @@ def test_auto_approximate_index_recall(tmp_path: Path) -> None:
     assert (
         spec.factory.startswith("IVF")
         and spec.factory.endswith(",SQfp16")
-        and spec.search_params == "nprobe=16"
+        and spec.search_params == f"nprobe={nprobe_for(int(spec.factory[3:].split(',')[0]))}"
     )
     assert info.manifest.video_index.factory == "Flat"
     rng = np.random.default_rng(12)
@@ -332,6 +333,9 @@ def test_open_without_snapshot(tmp_path: Path) -> None:
 
 def test_resolve_factory() -> None:
     assert resolve_factory("auto", 5000) == ("Flat", "")
-    assert resolve_factory("auto", 1_100_000) == ("IVF4096,SQfp16", "nprobe=16")
+    assert resolve_factory("auto", 1_100_000) == ("IVF4096,SQfp16", "nprobe=128")
+    assert resolve_factory("auto", 100_000) == ("IVF1024,SQfp16", "nprobe=64")
+    assert resolve_factory("OPQ16,IVF256,PQ16", 10) == ("OPQ16,IVF256,PQ16", "nprobe=32")
+    assert [nprobe_for(lists) for lists in (1, 16, 64, 4096, 16384)] == [1, 16, 16, 128, 256]
     assert resolve_factory("HNSW32,Flat", 10) == ("HNSW32,Flat", "efSearch=64")
     assert resolve_factory("SQfp16", 10) == ("SQfp16", "")

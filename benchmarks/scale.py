@@ -204,7 +204,7 @@ class Client:
 
     def search(self, query: str) -> tuple[int, float, dict[str, Any] | None]:
         """(status, client ms, body when 200) of one `POST /v1/search`."""
-        body = json.dumps({"query": query, "top_k_videos": TOP_K})
+        body = json.dumps({"query": query, "top_k_videos": TOP_K}).encode()
         started = time.perf_counter()
         self.connection.request("POST", "/v1/search", body, {"Content-Type": "application/json"})
         response = self.connection.getresponse()

@@ -183,9 +183,13 @@ class SearchPipeline:
         scores = candidates.scores.astype(np.float64)
         weights = np.exp((scores - scores.max()) / self.temperature)
         durations = self._durations(snapshot)
-        vectors = [snapshot.clip_vectors_at(int(i)) for i in candidates.idx]
-        rows = [row for row, vec in enumerate(vectors) if len(vec) >= min_clips]  # others have no span
-        rows = rows[: max(limit, self.stage2_videos)]
+        vectors: dict[int, np.ndarray] = {}  # candidate row -> clip vectors, for the rows scored
+        for row, idx in enumerate(candidates.idx):
+            if len(vectors) == max(limit, self.stage2_videos):
+                break
+            if len(clips := snapshot.clip_vectors_at(int(idx))) >= min_clips:  # others have no span
+                vectors[row] = clips
+        rows = list(vectors)
         found: list[tuple[float, int, float, float, float]] = []  # (score, row, start, end, moment score)
         done, chunk = 0, STAGE2_FIRST_CHUNK
         while done < len(rows):

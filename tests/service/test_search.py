@@ -137,7 +137,7 @@ def test_stage2_scores_only_the_best_candidates(client: TestClient, monkeypatch:
     q = pipeline.encode("a red circle spins")
     candidates = pipeline.stage1(snapshot, q, 100)
     assert len(candidates.idx) > 2
-    request = SearchRequest(query="a red circle spins", limit=2)
+    request = SearchRequest(query="a red circle spins", limit=2, video_ids=None)
     monkeypatch.setattr(pipeline, "stage2_videos", 1)
     budgeted = pipeline.stage2(snapshot, q, candidates, 2, request)
     monkeypatch.setattr(pipeline, "stage2_videos", 1000)

@@ -784,7 +784,15 @@ def _kill_whole_worker(
         ids = list(snap.video_ids)
     delete(settings.snapshot_root, ids[len(ids) // 2 :])  # so the job has videos to encode again
     job = jobs.submit(settings, connection, files)
-    wait_until(lambda: (state(job.id).done or 0) >= len(ids) // 2, 120, "the job to be planned", 0.02)
+
+    def encoding() -> bool:  # the carried-over half is done and new videos are still being encoded
+        now = state(job.id)
+        return now.state == "started" and len(ids) // 2 <= (now.done or 0) < (now.total or len(ids))
+
+    wait_until(encoding, 120, "the job to encode new videos", 0.02)
+    # the whole machine dies: the worker and its work-horse (rq starts the horse in a session of its own)
+    for pid in children(worker.pid):
+        kill_session(pid)
     kill_session(worker.pid)
     worker.wait()
     killed = time.monotonic()

@@ -103,7 +103,9 @@ def throwaway_redis() -> Iterator[str]:
 
 
 @contextmanager
-def kairos_server(root: Path, redis_url: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+def kairos_server(
+    root: Path, redis_url: str, env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[tuple[str, int]]:
     """`kairos serve` on ``root`` (a real process on a free loopback port); yields (base URL, pid)."""
     port = free_port()
     environment = os.environ | {
@@ -113,7 +115,7 @@ def kairos_server(root: Path, redis_url: str, env: dict[str, str] | None = None)
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1",
     }
-    command = [KAIROS, "serve", "--snapshot-root", str(root), "--port", str(port)]
+    command = [KAIROS, "serve", "--snapshot-root", str(root), "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(
         command, env=environment | (env or {}), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -131,11 +133,13 @@ def kairos_server(root: Path, redis_url: str, env: dict[str, str] | None = None)
 
 
 def process_memory_mb(pid: int) -> dict[str, float]:
-    """VmRSS, VmHWM (peak), RssAnon and RssFile of a process in MB, from /proc."""
+    """VmRSS, VmHWM (peak), RssAnon and RssFile in MB of a process and its children, summed, from /proc."""
     fields = {"VmRSS": "rss_mb", "VmHWM": "peak_rss_mb", "RssAnon": "rss_anon_mb", "RssFile": "rss_file_mb"}
-    out: dict[str, float] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in fields:
-            out[fields[key]] = round(int(value.split()[0]) / 1024, 1)
+    out: dict[str, float] = dict.fromkeys(fields.values(), 0.0)
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for process in [pid, *map(int, children)]:
+        for line in Path(f"/proc/{process}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in fields:
+                out[fields[key]] = round(out[fields[key]] + int(value.split()[0]) / 1024, 1)
     return out

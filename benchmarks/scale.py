@@ -293,13 +293,13 @@ def throughput(base: str, queries: Iterator[str], clients: int, seconds: float) 
     }
 
 
-def measure(root: Path, queries: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    """Every HTTP figure of one design, served from ``root`` with its own throwaway Redis."""
+def measure(root: Path, queries: list[str], args: argparse.Namespace, workers: int = 1) -> dict[str, Any]:
+    """Every HTTP figure of one design, served from ``root`` by ``workers`` processes, own throwaway Redis."""
     import redis
 
     first, rest = queries[: args.latency_queries], queries[args.latency_queries :]
     stream = itertools.cycle(rest)
-    with throwaway_redis() as redis_url, kairos_server(root, redis_url) as (base, pid):
+    with throwaway_redis() as redis_url, kairos_server(root, redis_url, workers=workers) as (base, pid):
         Client(base).search("warm up the encoder and the page cache")
         idle_memory = process_memory_mb(pid)
         figures: dict[str, Any] = {"uncached": latency(base, first), "cached": latency(base, first)}
@@ -426,6 +426,17 @@ def markdown(report: dict[str, Any]) -> str:
         f"{'yes' if recall['recall_mean'] >= 0.98 else 'no'} |"
     )
     lines.append(f"| index build s | {report['build']['kairos']['wall_s']:g} | | | | |")
+    two = report["kairos_2_workers"]
+    for i, clients in enumerate(CLIENTS):
+        qps = lookup(two, f"throughput.{i}.queries_per_s")
+        lines.append(f"| Kairos, 2 server processes: queries/s at {clients} clients | {qps:g} | | | | |")
+    lines.append(
+        f"| Kairos, 2 server processes: uncached p50 / p99 ms | {lookup(two, 'uncached.latency_ms.p50'):g} / "
+        f"{lookup(two, 'uncached.latency_ms.p99'):g} | | | | |"
+    )
+    lines.append(
+        f"| Kairos, 2 server processes: RSS MB (both) | {lookup(two, 'memory.after_runs.rss_mb'):g} | | | | |"
+    )
     return "\n".join(line for line in lines if line) + "\n"
 
 
@@ -479,6 +490,7 @@ def main() -> None:
         "kairos": measure(kairos_root, queries, args)
         | {"recall": stage1_recall(kairos_root, queries[: args.recall_queries])},
         "naive": measure(naive_root, queries, args),
+        "kairos_2_workers": measure(kairos_root, queries, args, workers=2),
     }
     report["targets"] = [
         {

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -187,6 +188,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the API with uvicorn until interrupted."""
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the API with uvicorn until interrupted.
+
+    With several workers, each is a process of its own (one thread per library in each, as DESIGN.md asks)
+    that builds its settings from the `KAIROS_*` environment, loads the model and maps the same snapshot;
+    `max_in_flight` then holds per process.
+    """
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    os.environ["KAIROS_SNAPSHOT_ROOT"] = str(settings.snapshot_root)
+    uvicorn.run(
+        "service.app:create_app", factory=True, workers=workers, host=host, port=port, log_level="info"
+    )

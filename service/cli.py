@@ -244,13 +244,14 @@ def serve(
     snapshot_root: Path | None = typer.Option(None, "--snapshot-root", help="Default: KAIROS_SNAPSHOT_ROOT."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes (e.g. one per core)."),
 ) -> None:
     """Serve the HTTP API and the web page (Redis from KAIROS_REDIS_URL)."""
     from service.app import serve as run
     from service.settings import Settings
 
     settings = Settings() if snapshot_root is None else Settings(snapshot_root=snapshot_root)
-    run(settings, host=host, port=port)
+    run(settings, host=host, port=port, workers=workers)
 
 
 @app.command()

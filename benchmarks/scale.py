@@ -27,6 +27,7 @@ and are reused by the next run (`--rebuild` regenerates them).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import itertools
 import json
@@ -38,6 +39,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -216,32 +218,37 @@ class Client:
         self.connection.close()
 
 
-def latency(base: str, queries: list[str]) -> dict[str, Any]:
-    """One client, each query once: client latency percentiles and the mean share of each stage."""
-    client = Client(base)
-    wall: list[float] = []
-    parts: dict[str, list[float]] = {"encode": [], "stage1": [], "stage2": [], "server": []}
-    statuses: dict[int, int] = {}
-    cached = 0
-    for query in queries:
-        status, elapsed, body = client.search(query)
-        statuses[status] = statuses.get(status, 0) + 1
-        if body is None:
-            continue
-        wall.append(elapsed)
-        cached += bool(body["cached"])
-        parts["server"].append(body["took_ms"])
-        for stage in ("encode", "stage1", "stage2"):
-            parts[stage].append(body["timings"][f"{stage}_ms"])
-    client.close()
+def latency(bases: dict[str, str], queries: list[str]) -> dict[str, dict[str, Any]]:
+    """One client per design, each query once, the designs interleaved query by query (order alternating) so
+    both see the machine at the same moment: latency percentiles and the mean share of each stage."""
+    clients = {name: Client(base) for name, base in bases.items()}
+    seen: dict[str, list[dict[str, Any]]] = {name: [] for name in bases}
+    statuses: dict[str, dict[int, int]] = {name: {} for name in bases}
+    for number, query in enumerate(queries):
+        for name in list(clients)[:: 1 if number % 2 == 0 else -1]:
+            status, elapsed, body = clients[name].search(query)
+            statuses[name][status] = statuses[name].get(status, 0) + 1
+            if body is not None:
+                seen[name].append(body | {"client_ms": elapsed})
+    for client in clients.values():
+        client.close()
+    return {name: _latency_summary(seen[name], statuses[name], len(queries)) for name in bases}
+
+
+def _latency_summary(bodies: list[dict[str, Any]], statuses: dict[int, int], queries: int) -> dict[str, Any]:
+    wall = [body["client_ms"] for body in bodies]
+    parts = {
+        stage: [body["timings"][f"{stage}_ms"] for body in bodies] for stage in ("encode", "stage1", "stage2")
+    }
+    parts["server"] = [body["took_ms"] for body in bodies]
     mean = {k: float(np.mean(v)) if v else 0.0 for k, v in parts.items()}
     total = float(np.mean(wall)) if wall else 0.0
     shares = {stage: mean[stage] / total for stage in ("encode", "stage1", "stage2")}
     shares["http_and_rest"] = 1.0 - sum(shares.values())
     return {
-        "queries": len(queries),
+        "queries": queries,
         "statuses": statuses,
-        "cached_answers": cached,
+        "cached_answers": sum(bool(body["cached"]) for body in bodies),
         "latency_ms": {f"p{q}": percentile(wall, q / 100) for q in (50, 95, 99)},
         "server_took_ms_p50": percentile(parts["server"], 0.5),
         "stage_ms_mean": {k: round(v, 3) for k, v in mean.items()},
@@ -293,24 +300,54 @@ def throughput(base: str, queries: Iterator[str], clients: int, seconds: float) 
     }
 
 
-def measure(root: Path, queries: list[str], args: argparse.Namespace, workers: int = 1) -> dict[str, Any]:
-    """Every HTTP figure of one design, served from ``root`` by ``workers`` processes, own throwaway Redis."""
-    import redis
-
-    first, rest = queries[: args.latency_queries], queries[args.latency_queries :]
-    stream = itertools.cycle(rest)
+@contextmanager
+def served(root: Path, workers: int = 1) -> Iterator[tuple[str, int, str]]:
+    """`kairos serve` on ``root`` with its own throwaway Redis, warmed up; yields (URL, pid, Redis URL)."""
     with throwaway_redis() as redis_url, kairos_server(root, redis_url, workers=workers) as (base, pid):
         Client(base).search("warm up the encoder and the page cache")
-        idle_memory = process_memory_mb(pid)
-        figures: dict[str, Any] = {"uncached": latency(base, first), "cached": latency(base, first)}
-        levels = []
-        for clients in CLIENTS:
-            redis.Redis.from_url(redis_url).flushdb()
-            levels.append(throughput(base, stream, clients, args.seconds))
-        figures["throughput"] = levels
-        figures["memory"] = {"after_load": idle_memory, "after_runs": process_memory_mb(pid)}
-    figures["snapshot"] = snapshot_size_mb(root)
+        yield base, pid, redis_url
+
+
+def load_levels(base: str, redis_url: str, queries: list[str], seconds: float) -> list[dict[str, Any]]:
+    """Throughput at each of CLIENTS concurrent clients, the response cache flushed before each level."""
+    import redis
+
+    stream = itertools.cycle(queries)
+    levels = []
+    for clients in CLIENTS:
+        redis.Redis.from_url(redis_url).flushdb()
+        levels.append(throughput(base, stream, clients, seconds))
+    return levels
+
+
+def measure(
+    roots: dict[str, Path], queries: list[str], args: argparse.Namespace
+) -> dict[str, dict[str, Any]]:
+    """Every HTTP figure of each design; latency interleaved across the designs, load one design at a time."""
+    first, rest = queries[: args.latency_queries], queries[args.latency_queries :]
+    with contextlib.ExitStack() as stack:
+        servers = {name: stack.enter_context(served(root)) for name, root in roots.items()}
+        figures: dict[str, dict[str, Any]] = {
+            name: {"memory": {"after_load": process_memory_mb(pid)}} for name, (_, pid, _) in servers.items()
+        }
+        bases = {name: base for name, (base, _, _) in servers.items()}
+        for kind, answers in (("uncached", latency(bases, first)), ("cached", latency(bases, first))):
+            for name, summary in answers.items():
+                figures[name][kind] = summary
+        for name, (base, pid, redis_url) in servers.items():
+            figures[name]["throughput"] = load_levels(base, redis_url, rest, args.seconds)
+            figures[name]["memory"]["after_runs"] = process_memory_mb(pid)
+            figures[name]["snapshot"] = snapshot_size_mb(roots[name])
     return figures
+
+
+def measure_processes(
+    root: Path, queries: list[str], args: argparse.Namespace, workers: int
+) -> dict[str, Any]:
+    """Throughput and memory of one design served by several processes."""
+    with served(root, workers) as (base, pid, redis_url):
+        levels = load_levels(base, redis_url, queries[args.latency_queries :], args.seconds)
+        return {"workers": workers, "throughput": levels, "memory": {"after_runs": process_memory_mb(pid)}}
 
 
 # ---------------------------------------------------------------- stage-1 recall
@@ -431,10 +468,6 @@ def markdown(report: dict[str, Any]) -> str:
         qps = lookup(two, f"throughput.{i}.queries_per_s")
         lines.append(f"| Kairos, 2 server processes: queries/s at {clients} clients | {qps:g} | | | | |")
     lines.append(
-        f"| Kairos, 2 server processes: uncached p50 / p99 ms | {lookup(two, 'uncached.latency_ms.p50'):g} / "
-        f"{lookup(two, 'uncached.latency_ms.p99'):g} | | | | |"
-    )
-    lines.append(
         f"| Kairos, 2 server processes: RSS MB (both) | {lookup(two, 'memory.after_runs.rss_mb'):g} | | | | |"
     )
     return "\n".join(line for line in lines if line) + "\n"
@@ -487,11 +520,10 @@ def main() -> None:
         },
         "queries": len(queries),
         "build": build,
-        "kairos": measure(kairos_root, queries, args)
-        | {"recall": stage1_recall(kairos_root, queries[: args.recall_queries])},
-        "naive": measure(naive_root, queries, args),
-        "kairos_2_workers": measure(kairos_root, queries, args, workers=2),
+        **measure({"kairos": kairos_root, "naive": naive_root}, queries, args),
+        "kairos_2_workers": measure_processes(kairos_root, queries, args, workers=2),
     }
+    report["kairos"]["recall"] = stage1_recall(kairos_root, queries[: args.recall_queries])
     report["targets"] = [
         {
             "figure": label,

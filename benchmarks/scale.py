@@ -228,6 +228,7 @@ def latency(bases: dict[str, str], queries: list[str], block: int = 100) -> dict
     statuses: dict[str, dict[int, int]] = {name: {} for name in bases}
     for number, start in enumerate(range(0, len(queries), block)):
         for name in list(clients)[:: 1 if number % 2 == 0 else -1]:
+            clients[name].close()  # the server drops a connection idle for 5 s; the next request reconnects
             for query in queries[start : start + block]:
                 status, elapsed, body = clients[name].search(query)
                 statuses[name][status] = statuses[name].get(status, 0) + 1

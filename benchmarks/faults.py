@@ -130,6 +130,9 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> RedisServer:
+        """Start it unless it runs (`with RedisServer(...).start()` must not start a second, leaked one)."""
+        if self.process is not None and self.process.poll() is None:
+            return self
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         args += ["--appendonly", "no", "--dir", str(self.folder)]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
@@ -720,7 +723,7 @@ def worker_killed(root: Path, videos: list[Path], work: Path, whole_worker: bool
             shutil.copy(file, allowed / file.name)
     files = sorted(str(p) for p in allowed.glob("*.mp4"))
     out: dict[str, Any] = {}
-    with RedisServer(work).start() as redis:
+    with RedisServer(work) as redis:
         env = base_env() | {
             "KAIROS_REDIS_URL": redis.url,
             "KAIROS_SNAPSHOT_ROOT": str(root),
@@ -871,7 +874,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kairos-faults-") as tmp:
         folder = Path(tmp)
         root, files = build_corpus(folder, args.videos)
-        with RedisServer(folder).start() as redis:
+        with RedisServer(folder) as redis:
             scenarios: dict[str, Callable[[Path], dict[str, Any]]] = {
                 "redis_outage": lambda w: redis_outage(copy(root, w), w),
                 "publish_under_load": lambda w: publish_under_load(copy(root, w), w, redis.url),

@@ -86,3 +86,12 @@ def test_worker_killed_during_a_job(private_root: Path, corpus: Corpus, tmp_path
     outcome = faults.worker_killed(private_root, videos, tmp_path, whole_worker=False)
     assert outcome["horse_killed"]["final"] == "finished"
     assert outcome["horse_killed_every_try"]["final"] == "failed"
+
+
+@needs_redis_server
+def test_a_throwaway_redis_started_then_entered_is_stopped_once(tmp_path: Path) -> None:
+    # `with RedisServer(...).start()` used to start a second server; the first outlived the scenario (leak)
+    with faults.RedisServer(tmp_path).start() as redis:
+        first = redis.process
+        assert first is not None and redis.answers()
+    assert first.poll() is not None and not redis.answers()

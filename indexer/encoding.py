@@ -17,7 +17,7 @@ import torch
 import models
 from indexer.media import Clip, iter_clips, probe_video
 from indexer.subtitles import read_subtitles
-from models.checkpoint import load_checkpoint
+from models.checkpoint import load_checkpoint, state_bytes
 from models.model import KairosModel
 from models.registry import create_model, list_models
 
@@ -104,10 +104,8 @@ def resolve_model(spec: str = DEFAULT_MODEL) -> KairosModel:
 def model_fingerprint(model: KairosModel) -> str:
     """sha256 (16 hex) over the config hash and every parameter and buffer: names, dtypes, shapes, bytes."""
     digest = hashlib.sha256(model.config.config_hash().encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
-        digest.update(f"\x00{name}\x00{flat.dtype}\x00{tuple(tensor.shape)}\x00".encode())
-        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    for chunk in state_bytes(model.state_dict()):
+        digest.update(chunk)
     return digest.hexdigest()[:16]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,15 @@ CONFIG = "config.json"
 
 class CheckpointError(Exception):
     """A checkpoint that cannot be loaded; the message names the directory and what is wrong."""
+
+
+def state_bytes(state: Mapping[str, torch.Tensor], prefix: str = "") -> Iterator[bytes]:
+    """What a content hash of tensors reads: per tensor, sorted by name, its (prefixed) name, dtype and shape,
+    then its raw bytes; for `indexer.encoding.model_fingerprint` and the ONNX export key."""
+    for name, tensor in sorted(state.items()):
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        yield f"\x00{prefix}{name}\x00{flat.dtype}\x00{tuple(tensor.shape)}\x00".encode()
+        yield flat.view(torch.uint8).numpy().tobytes()
 
 
 def _sha256(path: Path) -> str:

@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from models.checkpoint import state_bytes
 from models.encoders import TextEncoder
 from models.model import KairosModel
 
@@ -52,11 +53,9 @@ def export_key(model: KairosModel) -> str:
     """sha256 (16 hex) of the export format, `max_length` and the text encoder's and query head's tensors."""
     text = model.text_encoder
     digest = hashlib.sha256(f"{EXPORT_FORMAT}\x00{OPSET}\x00{text.max_length}".encode())
-    for prefix, module in (("text", text.model), ("query", model.query)):
-        for name, tensor in sorted(module.state_dict().items()):
-            flat = tensor.detach().to("cpu").contiguous().reshape(-1)
-            digest.update(f"\x00{prefix}.{name}\x00{flat.dtype}\x00{tuple(tensor.shape)}\x00".encode())
-            digest.update(flat.view(torch.uint8).numpy().tobytes())
+    for prefix, module in (("text.", text.model), ("query.", model.query)):
+        for chunk in state_bytes(module.state_dict(), prefix):
+            digest.update(chunk)
     return digest.hexdigest()[:16]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.sources import SourceItem
-from indexer.subtitles import Sidecars, clip_texts, read_subtitles
+from indexer.subtitles import clip_texts, find_sidecars, read_subtitles
 
 FEATURE_EXTENSIONS = (".npy", ".npz")
 NPZ_KEY = "features"
@@ -24,8 +24,10 @@ def feature_items(folder: Path) -> list[SourceItem]:
     if not folder.is_dir():
         raise FeatureError(f"{folder}: not a folder of feature files")
     paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FEATURE_EXTENSIONS)
-    sidecars = Sidecars(folder)
-    return [SourceItem(path=p, video_id=p.stem, subtitles=sidecars.find(p)) for p in paths]
+    return [
+        SourceItem(path=p, video_id=p.stem, subtitles=sidecar)
+        for p, sidecar in zip(paths, find_sidecars(paths), strict=True)
+    ]
 
 
 def load_features(path: Path, visual_dim: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.subtitles import Sidecars, find_sidecar
+from indexer.subtitles import find_sidecar, find_sidecars
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"})
 _GLOB_CHARS = frozenset("*?[")
@@ -113,14 +113,10 @@ def _item(path: Path) -> SourceItem:
 
 
 def _items(paths: Sequence[Path]) -> list[SourceItem]:
-    """Items of many videos, listing each folder once (a scan per video is quadratic in a large folder)."""
-    folders: dict[Path, Sidecars] = {}
-    items = []
-    for path in paths:
-        if path.parent not in folders:
-            folders[path.parent] = Sidecars(path.parent)
-        items.append(SourceItem(path=path, video_id=path.stem, subtitles=folders[path.parent].find(path)))
-    return items
+    return [
+        SourceItem(path=path, video_id=path.stem, subtitles=sidecar)
+        for path, sidecar in zip(paths, find_sidecars(paths), strict=True)
+    ]
 
 
 def _dedupe(items: Iterable[SourceItem]) -> list[SourceItem]:

@@ -44,11 +44,25 @@ def find_sidecar(video_path: str | Path) -> Path | None:
     """The subtitle file of a video: ``<stem>.srt``, ``<stem>.vtt``, then ``<stem>.<lang>.srt`` / ``.vtt``.
 
     ``<lang>`` is a language tag such as "en", "eng", "pt-BR" (so ``show.ep10.srt`` is not taken for
-    ``show.mp4``). Among several tagged files an English one wins, else the first by name. Lists the video's
-    folder: for many videos of one folder, use one `Sidecars` of it.
+    ``show.mp4``). Among several tagged files an English one wins, else the first by name. Without an untagged
+    sidecar this lists the video's folder: for many videos, use `find_sidecars`.
     """
     video = Path(video_path)
+    for suffix in SIDECAR_SUFFIXES:
+        if (candidate := video.with_suffix(suffix)).is_file():
+            return candidate
     return Sidecars(video.parent).find(video)
+
+
+def find_sidecars(videos: Sequence[Path]) -> list[Path | None]:
+    """`find_sidecar` of many videos, listing each folder once (once per video is quadratic in the folder)."""
+    folders: dict[Path, Sidecars] = {}
+    found = []
+    for video in videos:
+        if video.parent not in folders:
+            folders[video.parent] = Sidecars(video.parent)
+        found.append(folders[video.parent].find(video))
+    return found
 
 
 class Sidecars:

@@ -15,7 +15,7 @@ from rq.job import Job
 from rq.registry import StartedJobRegistry
 
 from indexer.sources import VIDEO_EXTENSIONS
-from indexer.subtitles import find_sidecar
+from indexer.subtitles import find_sidecars
 from service.errors import ApiError
 from service.schemas import IndexJob, JobState
 from service.settings import Settings
@@ -64,9 +64,9 @@ def confine(paths: list[str], roots: list[Path]) -> list[str]:
             raise refuse("does not exist") from None
         if not _inside(real, real_roots):
             raise refuse("a symlink leads outside the allowed roots")
-        for found in _walk(real) if real.is_dir() else [real]:
+        videos = _walk(real) if real.is_dir() else [real]
+        for found, sidecar in zip(videos, find_sidecars(videos), strict=True):
             target = found.resolve()
-            sidecar = find_sidecar(found)
             if not _inside(target, real_roots) or (
                 sidecar is not None and not _inside(sidecar.resolve(), real_roots)
             ):

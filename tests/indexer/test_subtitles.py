@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from indexer.media import MediaError, MediaNotFoundError, SubtitleError
-from indexer.subtitles import Cue, Sidecars, clip_texts, find_sidecar, read_subtitles
+from indexer.subtitles import Cue, Sidecars, clip_texts, find_sidecar, find_sidecars, read_subtitles
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -146,6 +146,8 @@ def test_one_folder_listing_finds_what_find_sidecar_finds(tmp_path: Path) -> Non
     for stem in ["a", "b", "c", "d", "d.x", "e", "f", "g", "[h]*", "i", "none"]:
         video = tmp_path / f"{stem}.mp4"
         assert sidecars.find(video) == find_sidecar(video), stem
+    videos = [tmp_path / f"{stem}.mp4" for stem in ["a", "b", "c", "d", "e", "g", "none"]]
+    assert find_sidecars(videos) == [find_sidecar(video) for video in videos]
     assert sidecars.find(tmp_path / "g.mp4") == tmp_path / "g.EN.srt"
     assert Sidecars(tmp_path / "missing").find(tmp_path / "missing" / "a.mp4") is None
 

@@ -183,9 +183,10 @@ class SearchPipeline:
         scores = candidates.scores.astype(np.float64)
         weights = np.exp((scores - scores.max()) / self.temperature)
         durations = self._durations(snapshot)
+        budget = max(limit, self.stage2_videos)
         vectors: dict[int, np.ndarray] = {}  # candidate row -> clip vectors, for the rows scored
         for row, idx in enumerate(candidates.idx):
-            if len(vectors) == max(limit, self.stage2_videos):
+            if len(vectors) == budget:
                 break
             if len(clips := snapshot.clip_vectors_at(int(idx))) >= min_clips:  # others have no span
                 vectors[row] = clips

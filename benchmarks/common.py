@@ -21,20 +21,23 @@ RESULTS = Path(__file__).resolve().parent / "results"
 KAIROS = str(Path(sys.executable).with_name("kairos"))
 
 
-def machine() -> dict[str, Any]:
-    """CPU count, model name, memory and platform of this machine."""
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what `platform` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """CPU count, model name, memory and platform of this machine."""
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
         "cpus": os.cpu_count(),
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "memory_gib": round(memory_gib, 1),
         "platform": platform.platform(),
         "python": platform.python_version(),

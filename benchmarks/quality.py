@@ -59,6 +59,7 @@ from baselines import (  # noqa: E402
     submission,
     subtitle_units,
 )
+from common import cpu_name  # noqa: E402
 
 from indexer.encoding import WEIGHTS_DIR, model_fingerprint, resolve_model  # noqa: E402
 from indexer.snapshot import Snapshot, open_snapshot  # noqa: E402
@@ -257,16 +258,8 @@ def markdown(report: Mapping[str, Any]) -> str:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),

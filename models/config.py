@@ -27,12 +27,16 @@ CLIP_SHAPE_KEYS = (
 
 @dataclass
 class ModelConfig:
-    """Architecture and preprocessing of a Kairos model. Defaults describe `kairos-small`.
+    """Architecture and preprocessing of a Kairos model. Defaults describe `kairos-small`, but for the last two.
 
     `visual` is "cnn" (the built-in CNN) or "clip:<dir-or-id>" (a transformers CLIP vision tower).
     `clip_vision` holds the CLIP tower's shape (`CLIP_SHAPE_KEYS`): when set, the tower is built from it
     with random weights (a Kairos checkpoint then supplies them); when None, the tower and its weights are
     loaded from <dir-or-id> and the model records the shape here, so its checkpoints reload without that dir.
+    `subtitle_skip` adds to each clip vector the query encoder's vector of the clip's own subtitle text (a
+    learnt gate scales it), so what is said reaches the joint space unchanged by the fusion transformers.
+    `head_hidden` is the moment head's width (None: `hidden`). Both default to what models trained before
+    they existed compute, so their checkpoints load unchanged.
     """
 
     name: str = "kairos-small"
@@ -58,6 +62,8 @@ class ModelConfig:
     use_subtitles: bool = True
     use_temporal: bool = True
     use_pair_term: bool = True
+    subtitle_skip: bool = False
+    head_hidden: int | None = None
 
     def __post_init__(self) -> None:
         if self.visual != "cnn" and not (self.visual.startswith("clip:") and len(self.visual) > 5):
@@ -74,6 +80,8 @@ class ModelConfig:
         for key in sizes:
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}={getattr(self, key)} must be positive")
+        if self.head_hidden is not None and self.head_hidden < 1:
+            raise ValueError(f"head_hidden={self.head_hidden} must be positive")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

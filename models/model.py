@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.config import ModelConfig
@@ -41,6 +42,9 @@ class KairosModel(nn.Module):
         self.hero = HierarchicalEncoder(config)
         self.query = QueryEncoder(config)
         self.moment_head = MomentHead(config)
+        self.subtitle_gate = (
+            nn.Parameter(torch.ones(())) if config.subtitle_skip and config.use_subtitles else None
+        )
         self._text_encoder: TextEncoder | None = None
 
     @property
@@ -67,6 +71,26 @@ class KairosModel(nn.Module):
 
     def video_level(self, clip_states: Tensor, clip_mask: Tensor) -> Tensor:
         return self.hero.video_level(clip_states, clip_mask)
+
+    def add_said(self, clips: Tensor, said: Tensor | None) -> Tensor:
+        """Clip vectors [...,D] plus the gated `said` [...,D] (`subtitle_vectors`), renormalised."""
+        if self.subtitle_gate is None or said is None:
+            return clips
+        return F.normalize(clips + self.subtitle_gate * said, dim=-1)
+
+    def subtitle_vectors(self, sub_tokens: Tensor, sub_mask: Tensor) -> Tensor | None:
+        """Subtitle tokens [N,L,Dt] + mask [N,L] -> each clip's text as the query encoder sees it [N,D].
+
+        Zeros for clips without text; None when the model has no `subtitle_skip`. The text's pooled vector is
+        the mean of its token states, as the text encoder pools a sentence.
+        """
+        if self.subtitle_gate is None:
+            return None
+        mask = sub_mask.bool()
+        weights = mask[..., None].to(sub_tokens.dtype)  # [N,L,1]
+        mean = (sub_tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # [N,Dt]
+        said = self.query(TextFeatures(sub_tokens, mask, F.normalize(mean, dim=-1)))  # [N,D]
+        return said * mask.any(dim=1, keepdim=True).to(said.dtype)
 
     def segments(self, clips: Tensor) -> tuple[Tensor, Tensor]:
         return self.hero.segments(clips)
@@ -119,7 +143,8 @@ class KairosModel(nn.Module):
             ]
         )  # [C,H]
         clip_mask = torch.ones(1, c, dtype=torch.bool, device=states.device)
-        clips = self.hero.video_level(states[None], clip_mask)  # [1,C,D]
+        said = None if sub_tokens is None or sub_mask is None else self.subtitle_vectors(sub_tokens, sub_mask)
+        clips = self.add_said(self.hero.video_level(states[None], clip_mask)[0], said)[None]  # [1,C,D]
         segments, ranges = self.hero.segments(clips[0])
         video = self.hero.video_vector(clips, clip_mask)[0]
         return VideoEncoding(clips=clips[0], segments=segments, segment_ranges=ranges, video=video)

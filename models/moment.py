@@ -42,7 +42,7 @@ class MomentHead(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        h = config.hidden
+        h = config.head_hidden or config.hidden
         self.use_pair_term = config.use_pair_term
         self.inp = nn.Sequential(nn.Linear(3 * config.dim, h), nn.GELU())
         self.convs = nn.ModuleList(nn.Conv1d(h, h, kernel_size=3, padding=1) for _ in range(2))

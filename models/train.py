@@ -160,6 +160,12 @@ def encode_clip_states(model: KairosModel, batch: VideoBatch) -> Tensor:
     return batch.pad(states)
 
 
+def said_vectors(model: KairosModel, batch: VideoBatch) -> Tensor | None:
+    """`KairosModel.subtitle_vectors` of the batch's clips, padded to [B,C,D] (None without the skip)."""
+    said = model.subtitle_vectors(batch.sub_tokens, batch.sub_mask)
+    return None if said is None else batch.pad(said)
+
+
 class Trainer:
     """Trains a KairosModel on `TrainData`; validates on another `TrainData` (its `pseudo` is not used)."""
 
@@ -199,7 +205,8 @@ class Trainer:
         cfg, model = self.config, self.model
         batch = collate_videos([self.data.videos[i] for i in index.tolist()], self.device)
         states = encode_clip_states(model, batch)  # [B,C,hidden]
-        clips = model.video_level(states, batch.clip_mask)  # [B,C,D]
+        context = model.video_level(states, batch.clip_mask)  # [B,C,D]
+        clips = model.add_said(context, said_vectors(model, batch))
         videos = model.video_vector(clips, batch.clip_mask)  # [B,D]
         self.bank.update(index.to(self.device), videos)
         candidates = _Candidates(batch.clip_mask, clips, videos)
@@ -222,7 +229,7 @@ class Trainer:
             out["vsm"] = self._weighted(vsm)
             total = total + cfg.vsm_weight * out["vsm"]
         if cfg.mfm:
-            out["mfm"] = self._mfm_loss(states, clips, batch.clip_mask)
+            out["mfm"] = self._mfm_loss(states, context, batch.clip_mask)
             total = total + cfg.mfm_weight * out["mfm"]
         out["total"] = total
         return out
@@ -496,7 +503,8 @@ def encode_videos(model: KairosModel, videos: Sequence[VideoData], batch_videos:
     out: list[Tensor] = []
     for start in range(0, len(videos), batch_videos):
         batch = collate_videos(videos[start : start + batch_videos], model.device)
-        clips = model.video_level(encode_clip_states(model, batch), batch.clip_mask)  # [B,C,D]
+        context = model.video_level(encode_clip_states(model, batch), batch.clip_mask)  # [B,C,D]
+        clips = model.add_said(context, said_vectors(model, batch))
         out += [c[m] for c, m in zip(clips, batch.clip_mask, strict=True)]
     return out
 

@@ -184,3 +184,42 @@ def test_config_json_round_trip_and_hash() -> None:
     assert ModelConfig.from_json(config.to_json()) == config
     assert dataclasses.replace(config, name="other", dropout=0.3).config_hash() == config.config_hash()
     assert dataclasses.replace(config, window=32).config_hash() != config.config_hash()
+
+
+def test_subtitle_skip_adds_what_is_said_and_leaves_silent_clips() -> None:
+    model = tiny(subtitle_skip=True)
+    c = model.config
+    frames, frame_mask = torch.randn(4, 2, c.visual_dim), torch.ones(4, 2, dtype=torch.bool)
+    line = text_features(1, 5, seed=3)
+    tokens = torch.zeros(4, 5, c.text_dim)
+    mask = torch.zeros(4, 5, dtype=torch.bool)
+    tokens[1], mask[1] = line.tokens[0], True  # only clip 1 is spoken over
+    said = model.subtitle_vectors(tokens, mask)
+    assert said is not None
+    # a spoken clip's text is where the query encoder puts the same text as a query
+    torch.testing.assert_close(said[1], model.encode_query(line)[0], atol=ATOL, rtol=1e-4)
+    assert torch.equal(said[[0, 2, 3]], torch.zeros(3, c.dim))
+    encoding = model.encode_video(frames, frame_mask, tokens, mask)
+    states = model.clip_level(frames, frame_mask, tokens, mask)
+    context = model.video_level(states[None], torch.ones(1, 4, dtype=torch.bool))[0]
+    torch.testing.assert_close(encoding.clips[[0, 2, 3]], context[[0, 2, 3]], atol=ATOL, rtol=1e-4)
+    expected = F.normalize(context[1] + model.subtitle_gate * said[1], dim=-1)  # type: ignore[operator]
+    torch.testing.assert_close(encoding.clips[1], expected, atol=ATOL, rtol=1e-4)
+
+
+def test_without_subtitle_skip_no_gate_and_no_said_vectors() -> None:
+    for model in (tiny(), tiny(subtitle_skip=True, use_subtitles=False)):
+        assert model.subtitle_gate is None
+        assert "subtitle_gate" not in model.state_dict()
+        assert model.subtitle_vectors(torch.randn(2, 3, 384), torch.ones(2, 3, dtype=torch.bool)) is None
+
+
+def test_head_hidden_sets_the_moment_head_width() -> None:
+    model = tiny(head_hidden=16)
+    assert model.moment_head.unary.in_features == 16
+    unary, pair = model.moment_head(
+        torch.randn(2, model.config.dim),
+        torch.randn(2, 7, model.config.dim),
+        torch.ones(2, 7, dtype=torch.bool),
+    )
+    assert unary.shape == (2, 7, 3) and pair.shape == (2, 6, 3, 3)

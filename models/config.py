@@ -27,7 +27,7 @@ CLIP_SHAPE_KEYS = (
 
 @dataclass
 class ModelConfig:
-    """Architecture and preprocessing of a Kairos model. Defaults describe `kairos-small`, but for the last two.
+    """Architecture and preprocessing of a Kairos model. Defaults describe `kairos-small` but the last two.
 
     `visual` is "cnn" (the built-in CNN) or "clip:<dir-or-id>" (a transformers CLIP vision tower).
     `clip_vision` holds the CLIP tower's shape (`CLIP_SHAPE_KEYS`): when set, the tower is built from it

@@ -22,7 +22,6 @@ import os
 import platform
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import free_port, wait_http, write_json
 
 from indexer.pipeline import IndexOptions, index
 from indexer.synth import SynthConfig, generate_corpus
@@ -50,12 +50,6 @@ REPEATED = [
     "the screen turns dark",
     "a yellow ball bounces",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(ordered: list[float], q: float) -> float | None:
@@ -176,18 +170,12 @@ def start_server(
             [kairos, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=out, stderr=out
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"kairos serve exited ({process.returncode}): {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("kairos serve did not become ready in 180 s")
+    try:
+        wait_http(f"{url}/readyz", 180, process)
+    except RuntimeError as exc:
+        process.kill()
+        raise RuntimeError(f"kairos serve did not become ready ({exc}): {log.read_text()[-2000:]}") from None
+    return process, url
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -276,8 +264,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     result = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     print(table(result))
     print(json.dumps(result["bars"]))
 

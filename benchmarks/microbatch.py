@@ -20,7 +20,6 @@ import itertools
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from common import free_port, wait_http, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "microbatch.json"
@@ -39,9 +39,7 @@ TVR_VAL = ROOT.parent / "shared" / "data" / "tvr" / "tvr_val_release.jsonl"
 
 def serve(root: Path, model: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
     """`kairos serve` over `root` on a free loopback port with extra `KAIROS_*` settings, once ready."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     env = (
         os.environ | {"KAIROS_SNAPSHOT_ROOT": str(root), "KAIROS_MODEL": model, "OMP_NUM_THREADS": "1"} | env
     )
@@ -49,16 +47,12 @@ def serve(root: Path, model: str, env: dict[str, str], log: Path) -> tuple[subpr
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"kairos serve did not become ready: {log.read_text()[-2000:]}")
+    try:
+        wait_http(f"{url}/readyz", 180, process)
+    except RuntimeError as exc:
+        process.kill()
+        raise RuntimeError(f"kairos serve did not become ready ({exc}): {log.read_text()[-2000:]}") from None
+    return process, url
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -190,8 +184,7 @@ def main() -> None:
     parser.add_argument("--model", default="kairos-small")
     parser.add_argument("--encoder", default="onnx-int8")
     result = run(parser.parse_args())
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(OUT, result)
     OUT.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
 

@@ -81,16 +81,13 @@ class KairosModel(nn.Module):
     def subtitle_vectors(self, sub_tokens: Tensor, sub_mask: Tensor) -> Tensor | None:
         """Subtitle tokens [N,L,Dt] + mask [N,L] -> each clip's text as the query encoder sees it [N,D].
 
-        Zeros for clips without text; None when the model has no `subtitle_skip`. The text's pooled vector is
-        the mean of its token states, as the text encoder pools a sentence.
+        Zeros for clips without text; None when the model has no `subtitle_skip`.
         """
         if self.subtitle_gate is None:
             return None
-        mask = sub_mask.bool()
-        weights = mask[..., None].to(sub_tokens.dtype)  # [N,L,1]
-        mean = (sub_tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # [N,Dt]
-        said = self.query(TextFeatures(sub_tokens, mask, F.normalize(mean, dim=-1)))  # [N,D]
-        return said * mask.any(dim=1, keepdim=True).to(said.dtype)
+        text = TextEncoder.postprocess(sub_tokens, sub_mask)  # the mean pooling the text encoder does
+        said = self.query(text)  # [N,D]
+        return said * text.mask.any(dim=1, keepdim=True).to(said.dtype)
 
     def segments(self, clips: Tensor) -> tuple[Tensor, Tensor]:
         return self.hero.segments(clips)

@@ -57,6 +57,13 @@ def write_json(path: Path, report: dict[str, Any]) -> None:
     path.write_text(json.dumps(report, indent=2) + "\n")
 
 
+def write_report(path: Path, report: dict[str, Any], markdown: str) -> None:
+    """``report`` as JSON at ``path`` and ``markdown`` beside it (``.md``), which is also printed."""
+    write_json(path, report)
+    path.with_suffix(".md").write_text(markdown)
+    print(markdown)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -77,6 +84,21 @@ def wait_http(url: str, timeout_s: float, process: subprocess.Popen[bytes] | Non
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer 200 within {timeout_s:.0f} s")
+
+
+def serve_logged(
+    command: list[str], env: dict[str, str], log: Path, port: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server on loopback ``port`` with output to ``log``; (process, base URL) once /readyz is 200."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/readyz", 180, process)
+    except RuntimeError as exc:
+        process.kill()
+        raise RuntimeError(f"kairos serve did not become ready ({exc}): {log.read_text()[-2000:]}") from None
+    return process, url
 
 
 @contextmanager

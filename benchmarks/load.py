@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import free_port, wait_http, write_json
+from common import free_port, serve_logged, write_json
 
 from indexer.pipeline import IndexOptions, index
 from indexer.synth import SynthConfig, generate_corpus
@@ -165,17 +165,7 @@ def start_server(
     }
     if max_in_flight is not None:
         env["KAIROS_MAX_IN_FLIGHT"] = str(max_in_flight)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [kairos, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/readyz", 180, process)
-    except RuntimeError as exc:
-        process.kill()
-        raise RuntimeError(f"kairos serve did not become ready ({exc}): {log.read_text()[-2000:]}") from None
-    return process, url
+    return serve_logged([kairos, "serve", "--host", "127.0.0.1", "--port", str(port)], env, log, port)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from common import free_port, wait_http, write_json
+from common import free_port, serve_logged, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "microbatch.json"
@@ -44,15 +44,7 @@ def serve(root: Path, model: str, env: dict[str, str], log: Path) -> tuple[subpr
         os.environ | {"KAIROS_SNAPSHOT_ROOT": str(root), "KAIROS_MODEL": model, "OMP_NUM_THREADS": "1"} | env
     )
     command = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/readyz", 180, process)
-    except RuntimeError as exc:
-        process.kill()
-        raise RuntimeError(f"kairos serve did not become ready ({exc}): {log.read_text()[-2000:]}") from None
-    return process, url
+    return serve_logged(command, env, log, port)
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -184,9 +176,7 @@ def main() -> None:
     parser.add_argument("--model", default="kairos-small")
     parser.add_argument("--encoder", default="onnx-int8")
     result = run(parser.parse_args())
-    write_json(OUT, result)
-    OUT.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    write_report(OUT, result, markdown(result))
 
 
 if __name__ == "__main__":

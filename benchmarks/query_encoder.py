@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import write_json
+from common import write_report
 
 from indexer.encoding import model_fingerprint, resolve_model
 from indexer.snapshot import open_snapshot
@@ -273,9 +273,7 @@ def main() -> None:
     parser.add_argument("--heldout-videos", type=int, default=40)
     parser.add_argument("--heldout-seed", type=int, default=12345)
     result = run(parser.parse_args())
-    write_json(OUT, result)
-    OUT.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    write_report(OUT, result, markdown(result))
 
 
 if __name__ == "__main__":

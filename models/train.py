@@ -31,6 +31,7 @@ from models.losses import info_nce, mfm_nce, mfm_positions, symmetric_nce, tag_l
 from models.metrics import moment_recall, video_recall
 from models.model import KairosModel
 from models.moment import spans_to_seconds, tag_targets
+from models.visual_pretrain import pretrain_visual, visual_queries
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ class TrainConfig:
     # epochs of end-to-end training, then frame features are computed once and fixed (None: never); the CNN
     # pass is most of an end-to-end step's cost on CPU
     freeze_visual_after: int | None = 4
+    # epochs of clip-text contrastive warm-up of the visual backbone before the first epoch (see
+    # models.visual_pretrain); 0: none
+    visual_pretrain_epochs: int = 0
+    visual_pretrain_batch: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup: float = 0.05  # share of the planned steps with a linear warm-up
@@ -87,6 +92,7 @@ class TrainState:
     stale_evals: int = 0
     stopped: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    visual_pretrain: list[float] = field(default_factory=list)  # mean loss of each warm-up epoch
 
 
 class VideoBank:
@@ -353,6 +359,10 @@ class Trainer:
             self.load_state(resume)
         else:
             torch.manual_seed(self.config.seed)
+            if self.config.visual_pretrain_epochs:
+                self.pretrain_visual()
+                if out is not None:
+                    self.save_state(out / "last")
         freeze_at = self.config.freeze_visual_after
         while self.state.epoch < self.config.epochs and not self.state.stopped:
             if freeze_at is not None and self.state.epoch >= freeze_at and not self.visual_frozen:
@@ -371,6 +381,24 @@ class Trainer:
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
         return self.state
+
+    def pretrain_visual(self) -> None:
+        """The visual warm-up (`visual_pretrain_epochs`), before end-to-end training."""
+        cfg = self.config
+        steps = math.ceil(len(visual_queries(self.data)) / cfg.visual_pretrain_batch)
+        with tqdm(
+            total=cfg.visual_pretrain_epochs * steps, desc="visual warm-up", disable=not cfg.progress
+        ) as bar:
+            self.state.visual_pretrain = pretrain_visual(
+                self.model,
+                self.data,
+                cfg.visual_pretrain_epochs,
+                batch=cfg.visual_pretrain_batch,
+                lr=cfg.lr,
+                generator=self.generator,
+                on_step=lambda _loss: bar.update(1),
+            )
+        log.info("visual warm-up losses: %s", self.state.visual_pretrain)
 
     def freeze_visual(self) -> None:
         """Stop training the visual backbone: every video's frames become fixed features (cheap epochs)."""

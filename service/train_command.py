@@ -42,6 +42,7 @@ def train(
     vsm: bool = True,
     mfm: bool = True,
     freeze_visual_after: int | None = None,
+    visual_pretrain_epochs: int | None = None,
     cache: Path | None = None,
     device: str = "cpu",
     progress: bool = True,
@@ -62,6 +63,8 @@ def train(
         config.lr = lr
     if freeze_visual_after is not None:
         config.freeze_visual_after = freeze_visual_after
+    if visual_pretrain_epochs is not None:
+        config.visual_pretrain_epochs = visual_pretrain_epochs
     torch.manual_seed(seed)
     if resume is not None:
         net = create_model(ModelConfig.from_dict(read_checkpoint_config(resume)["architecture"]))
@@ -162,6 +165,8 @@ def _command(
         args += ["--val-annotations", str(val_annotations)]
     if config.freeze_visual_after is not None:
         args += ["--freeze-visual-after", str(config.freeze_visual_after)]
+    if config.visual_pretrain_epochs:
+        args += ["--visual-pretrain-epochs", str(config.visual_pretrain_epochs)]
     if resume is not None:
         args += ["--resume", str(resume)]
     args += [] if config.vsm else ["--no-vsm"]

@@ -11,8 +11,6 @@ from typing import Any
 # Fields that do not change what a trained model computes at inference; left out of `config_hash()`.
 _NOT_ARCHITECTURE = ("name", "dropout")
 
-CNN_POOLINGS = ("flatten", "max_mean")
-
 # CLIPVisionConfig fields that fix the shape of a CLIP vision tower (what `clip_vision` records).
 CLIP_SHAPE_KEYS = (
     "hidden_size",
@@ -37,10 +35,8 @@ class ModelConfig:
     loaded from <dir-or-id> and the model records the shape here, so its checkpoints reload without that dir.
     `subtitle_skip` adds to each clip vector the query encoder's vector of the clip's own subtitle text (a
     learnt gate scales it), so what is said reaches the joint space unchanged by the fusion transformers.
-    `head_hidden` is the moment head's width (None: `hidden`). `cnn_pooling` is how the built-in CNN turns
-    its last feature map into one vector: "flatten" (position-specific weights) or "max_mean" (max and mean
-    over positions: the same object looks the same anywhere; the coordinate channels still say where). All
-    three default to what models trained before they existed compute, so their checkpoints load unchanged.
+    `head_hidden` is the moment head's width (None: `hidden`). Both default to what models trained before
+    they existed compute, so their checkpoints load unchanged.
     """
 
     name: str = "kairos-small"
@@ -68,15 +64,10 @@ class ModelConfig:
     use_pair_term: bool = True
     subtitle_skip: bool = False
     head_hidden: int | None = None
-    cnn_pooling: str = "flatten"
 
     def __post_init__(self) -> None:
         if self.visual != "cnn" and not (self.visual.startswith("clip:") and len(self.visual) > 5):
             raise ValueError(f"unknown visual backbone spec {self.visual!r}: use 'cnn' or 'clip:<dir-or-id>'")
-        if self.cnn_pooling not in CNN_POOLINGS:
-            raise ValueError(
-                f"unknown cnn_pooling {self.cnn_pooling!r}: use one of {', '.join(CNN_POOLINGS)}"
-            )
         if self.hidden % self.heads:
             raise ValueError(f"hidden={self.hidden} is not divisible by heads={self.heads}")
         if self.window < 2:

@@ -127,33 +127,24 @@ def _to_float_nchw(frames: Tensor) -> Tensor:
 class CNNBackbone(VisualBackbone):
     """A small CoordConv CNN (~0.8 M params) Kairos trains itself; input `frame_width x frame_height` RGB.
 
-    Two coordinate channels are appended to the image, so where an object is survives into the feature
-    ("moving left" vs "moving right" is read across frames). The final 6x8 map is flattened or, with
-    `cnn_pooling="max_mean"`, max- and mean-pooled over positions (see ModelConfig).
+    Two coordinate channels are appended to the image and the final 6x8 map is flattened (not pooled), so
+    where an object is survives into the feature: "moving left" vs "moving right" is read across frames.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.size = (config.frame_height, config.frame_width)
         self.out_dim = config.visual_dim
-        self.pooled = config.cnn_pooling == "max_mean"
         widths = [5, 32, 64, 128, 128]  # 3 colour + 2 coordinate channels in
         layers: list[nn.Module] = []
         for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.GroupNorm(8, c_out), nn.GELU()]
-        last = 128 if self.pooled else 32
-        layers += [
-            nn.Conv2d(128, 128, 3, padding=1),
-            nn.GroupNorm(8, 128),
-            nn.GELU(),
-            nn.Conv2d(128, last, 1),
-        ]
+        layers += [nn.Conv2d(128, 128, 3, padding=1), nn.GroupNorm(8, 128), nn.GELU(), nn.Conv2d(128, 32, 1)]
         self.convs = nn.Sequential(*layers)
         h, w = self.size
         for _ in range(4):  # four stride-2 convolutions with padding 1
             h, w = (h + 1) // 2, (w + 1) // 2
-        features = 2 * last if self.pooled else last * h * w
-        self.head = nn.Sequential(nn.Linear(features, config.visual_dim), nn.LayerNorm(config.visual_dim))
+        self.head = nn.Sequential(nn.Linear(32 * h * w, config.visual_dim), nn.LayerNorm(config.visual_dim))
 
     def preprocess(self, frames: Tensor) -> Tensor:
         """uint8 [N,H,W,3] -> float [N,3,h,w] in [-1,1], resized to the model size if it differs."""
@@ -166,10 +157,8 @@ class CNNBackbone(VisualBackbone):
         n, _, h, w = pixels.shape
         ys = torch.linspace(-1.0, 1.0, h, device=pixels.device).view(1, 1, h, 1).expand(n, 1, h, w)
         xs = torch.linspace(-1.0, 1.0, w, device=pixels.device).view(1, 1, 1, w).expand(n, 1, h, w)
-        x = self.convs(torch.cat([pixels, xs, ys], dim=1))  # [N,5,H,W] -> [N,K,h',w']
-        if self.pooled:  # [N,K,h',w'] -> [N,2K]
-            return self.head(torch.cat([x.amax(dim=(2, 3)), x.mean(dim=(2, 3))], dim=1))
-        return self.head(x.flatten(1))  # [N,K*h'*w'] -> [N,Dv]
+        x = self.convs(torch.cat([pixels, xs, ys], dim=1))  # [N,5,H,W] -> [N,32,h',w']
+        return self.head(x.flatten(1))  # [N,32*h'*w'] -> [N,Dv]
 
 
 class CLIPBackbone(VisualBackbone):

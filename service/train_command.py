@@ -97,6 +97,7 @@ def train(
         "best_epoch": state.best_epoch,
         "metrics": metrics,
         "history": state.history,
+        "visual_pretrain": state.visual_pretrain,
         "seconds": {"data": round(prepared - started, 1), "training": round(trained - prepared, 1)},
     }
     save_checkpoint(net, out, extra)

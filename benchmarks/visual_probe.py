@@ -1,0 +1,104 @@
+"""Linear probe: which event attributes a checkpoint's visual backbone reads on videos it never saw.
+
+python benchmarks/visual_probe.py --checkpoint NAME=DIR [NAME=DIR ...] [--corpus SYNTH_CORPUS]
+
+The clips of a `kairos synth` corpus (default: the model card's held-out corpus) that show exactly one event
+from start to end get their frame features from each backbone (the 3 frames concatenated). The event's
+attributes come from the corpus plan (`corpus.json` holds the generator config). A logistic regression per
+attribute is fitted on the clips of 60 % of the videos and scored on the other 40 %; chance is one over the
+attribute's number of values. Writes benchmarks/results/visual_probe.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from common import RESULTS, machine, write_report
+from quality import heldout_corpus
+from sklearn.linear_model import LogisticRegression
+
+from indexer.dataset import build_dataset
+from indexer.synth.plan import SynthConfig, VideoPlan, plan_corpus
+from models.checkpoint import load_checkpoint
+from models.model import KairosModel
+from models.train import frame_features
+
+ATTRIBUTES = ("colour", "shape", "size", "action", "background")
+TRAIN_SHARE = 0.6
+
+
+def one_event_clips(
+    model: KairosModel, corpus: Path, plans: dict[str, VideoPlan]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features [N,F*Dv], attributes [N,5] and video index [N] of the clips that show one whole event."""
+    features, labels, owners = [], [], []
+    seconds = model.config.clip_seconds
+    for split in sorted((corpus / "annotations").glob("*.jsonl")):
+        data = build_dataset(corpus, split, model, pseudo_queries=False)
+        for video in frame_features(model, data.videos):
+            plan = plans[video.name]
+            for clip in range(video.n_clips):
+                start, end = clip * seconds, (clip + 1) * seconds
+                touching = [e for e in plan.events if e.start < end and start < e.end]
+                if len(touching) != 1 or not (touching[0].start <= start and end <= touching[0].end):
+                    continue
+                event = touching[0]
+                features.append(video.frames[clip].reshape(-1).float().numpy())
+                labels.append((event.colour, event.shape, event.size, event.action, plan.background))
+                owners.append(plan.index)
+    return np.stack(features), np.array(labels), np.array(owners)
+
+
+def probe(model: KairosModel, corpus: Path, plans: dict[str, VideoPlan]) -> dict[str, Any]:
+    """Test accuracy (and chance) of a linear classifier per attribute."""
+    x, y, owner = one_event_clips(model, corpus, plans)
+    videos = np.unique(owner)
+    fit = np.isin(owner, videos[: round(TRAIN_SHARE * len(videos))])
+    mean, std = x[fit].mean(0), x[fit].std(0) + 1e-6
+    x = (x - mean) / std
+    result: dict[str, Any] = {"train_clips": int(fit.sum()), "test_clips": int((~fit).sum())}
+    for k, name in enumerate(ATTRIBUTES):
+        classifier = LogisticRegression(max_iter=2000, C=0.5).fit(x[fit], y[fit, k])
+        result[name] = {
+            "accuracy": round(float(classifier.score(x[~fit], y[~fit, k])), 3),
+            "chance": round(1 / len(np.unique(y[:, k])), 3),
+        }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--checkpoint", nargs="+", required=True, help="NAME=DIR")
+    parser.add_argument("--corpus", type=Path, help="a kairos synth corpus (default: the held-out one)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "visual_probe.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    corpus = args.corpus or heldout_corpus()
+    config = json.loads((corpus / "corpus.json").read_text())["config"]
+    plans = {plan.vid_name: plan for plan in plan_corpus(SynthConfig(**config))}
+    results = {}
+    for spec in args.checkpoint:
+        name, directory = spec.split("=", 1)
+        results[name] = probe(load_checkpoint(directory), corpus, plans)
+    lines = [
+        f"Linear probe on `{corpus}`: test accuracy (chance) per attribute, clips of unseen videos.",
+        "",
+        "| checkpoint | clips (fit / test) | " + " | ".join(ATTRIBUTES) + " |",
+        "| --- | ---: |" + " ---: |" * len(ATTRIBUTES),
+    ]
+    for name, r in results.items():
+        cells = " | ".join(f"{r[a]['accuracy']:.3f} ({r[a]['chance']:.3f})" for a in ATTRIBUTES)
+        lines.append(f"| {name} | {r['train_clips']} / {r['test_clips']} | {cells} |")
+    report = {"corpus": str(corpus), "results": results, "machine": machine()}
+    write_report(args.out, report, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -31,7 +31,7 @@ from models.losses import info_nce, mfm_nce, mfm_positions, symmetric_nce, tag_l
 from models.metrics import moment_recall, video_recall
 from models.model import KairosModel
 from models.moment import spans_to_seconds, tag_targets
-from models.visual_pretrain import pretrain_visual, visual_queries
+from models.visual_pretrain import pretrain_visual
 
 log = logging.getLogger(__name__)
 
@@ -385,19 +385,15 @@ class Trainer:
     def pretrain_visual(self) -> None:
         """The visual warm-up (`visual_pretrain_epochs`), before end-to-end training."""
         cfg = self.config
-        steps = math.ceil(len(visual_queries(self.data)) / cfg.visual_pretrain_batch)
-        with tqdm(
-            total=cfg.visual_pretrain_epochs * steps, desc="visual warm-up", disable=not cfg.progress
-        ) as bar:
-            self.state.visual_pretrain = pretrain_visual(
-                self.model,
-                self.data,
-                cfg.visual_pretrain_epochs,
-                batch=cfg.visual_pretrain_batch,
-                lr=cfg.lr,
-                generator=self.generator,
-                on_step=lambda _loss: bar.update(1),
-            )
+        self.state.visual_pretrain = pretrain_visual(
+            self.model,
+            self.data,
+            cfg.visual_pretrain_epochs,
+            batch=cfg.visual_pretrain_batch,
+            lr=cfg.lr,
+            generator=self.generator,
+            progress=cfg.progress,
+        )
         log.info("visual warm-up losses: %s", self.state.visual_pretrain)
 
     def freeze_visual(self) -> None:

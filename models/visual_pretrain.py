@@ -11,11 +11,12 @@ backbone gets many more updates per second than end-to-end training gives it. Su
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from models.data import TrainData
 from models.losses import symmetric_nce
@@ -50,11 +51,11 @@ def pretrain_visual(
     lr: float = 1e-3,
     temperature: float = 0.07,
     generator: torch.Generator | None = None,
-    on_step: Callable[[float], object] | None = None,
+    progress: bool = False,
 ) -> list[float]:
     """Train `model.visual` for `epochs` passes over the visible queries; the mean loss of each epoch.
 
-    `data.videos` must still hold uint8 frames. `on_step` gets each step's loss (e.g. a progress bar).
+    `data.videos` must still hold uint8 frames. `progress` shows a bar of the steps.
     """
     if any(video.frames.dtype != torch.uint8 for video in data.videos):
         raise ValueError("visual pre-training needs decoded frames, not precomputed frame features")
@@ -70,9 +71,11 @@ def pretrain_visual(
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     model.visual.train()
     losses = []
+    bar = tqdm(total=epochs * math.ceil(len(queries) / batch), desc="visual warm-up", disable=not progress)
     for _ in range(epochs):
         total, steps = 0.0, 0
         for chosen in queries[torch.randperm(len(queries), generator=generator)].split(batch):
+            bar.update(1)
             if len(chosen) < 2:
                 continue
             loss = _step_loss(model, heads, data, chosen, temperature, generator)
@@ -80,9 +83,8 @@ def pretrain_visual(
             loss.backward()
             optimizer.step()
             total, steps = total + float(loss.detach()), steps + 1
-            if on_step is not None:
-                on_step(float(loss.detach()))
         losses.append(total / max(steps, 1))
+    bar.close()
     model.visual.eval()
     return losses
 

@@ -11,7 +11,10 @@ backbone gets many more updates per second than end-to-end training gives it. Su
 With `group > 1` a batch is made of groups of text neighbours: a random query and `group - 1` of the queries
 whose sentences are nearest to it ("a red square spins" next to "a red hexagon spins"), so telling them apart
 takes reading the attribute they differ in. Random batches rarely hold such pairs: colour alone separates most
-of them. Queries of the same moment (same video, overlapping spans) count as positives of each other.
+of them. Grouped batches take only queries of type `v`: the visible part of a `v`+`t` query ("a red square
+spins while Ann talks about rain") need not be unique, so its text neighbour ("a red square spins") may show
+the very same thing elsewhere and would be a false negative. Queries of the same moment (same video,
+overlapping spans) count as positives of each other.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from models.losses import symmetric_nce
 from models.model import KairosModel
 
 SPOKEN_ONLY = "t"  # query type whose moment is found by its words, not its pixels
+SEEN_ONLY = "v"  # query type whose text names only what can be seen
 SAME_TEXT = 0.999  # cosine above which two query sentences count as the same text
 NEIGHBOURS = 32  # a group's members are drawn from this many nearest sentences of its first query
 
@@ -42,11 +46,11 @@ class _Projections(nn.Module):
         self.text = nn.Linear(cfg.text_dim, dim)
 
 
-def visual_queries(data: TrainData) -> Tensor:
-    """Indices of the queries whose moment can be seen: all but the subtitle-only ones."""
-    return torch.tensor(
-        [i for i, kind in enumerate(data.queries.kind) if kind != SPOKEN_ONLY], dtype=torch.long
-    )
+def visual_queries(data: TrainData, seen_only: bool = False) -> Tensor:
+    """Indices of the queries whose moment can be seen: all but the subtitle-only ones, or (`seen_only`)
+    only those of type `v`."""
+    keep = [kind == SEEN_ONLY if seen_only else kind != SPOKEN_ONLY for kind in data.queries.kind]
+    return torch.tensor([i for i, kept in enumerate(keep) if kept], dtype=torch.long)
 
 
 def pretrain_visual(
@@ -71,11 +75,10 @@ def pretrain_visual(
         )
     if any(video.frames.dtype != torch.uint8 for video in data.videos):
         raise ValueError("visual pre-training needs decoded frames, not precomputed frame features")
-    queries = visual_queries(data)
+    queries = visual_queries(data, seen_only=group > 1)
     if len(queries) < 2:
-        raise ValueError(
-            f"visual pre-training needs at least 2 queries that are not type 't', got {len(queries)}"
-        )
+        kinds = "of type 'v'" if group > 1 else "that are not type 't'"
+        raise ValueError(f"visual pre-training needs at least 2 queries {kinds}, got {len(queries)}")
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     neighbours = nearest_sentences(data.queries.text.pooled[queries].float()) if group > 1 else None
     device = model.device

@@ -43,6 +43,8 @@ def test_subtitle_only_queries_are_left_out() -> None:
     chosen = visual_queries(data)
     assert [data.queries.kind[i] for i in chosen.tolist()] == [k for k in data.queries.kind if k != "t"]
     assert len(chosen) < len(data.queries)
+    seen = visual_queries(data, seen_only=True)
+    assert [data.queries.kind[i] for i in seen.tolist()] == [k for k in data.queries.kind if k == "v"]
 
 
 def test_only_the_backbone_changes() -> None:

@@ -52,8 +52,6 @@ class TrainConfig:
     # models.visual_pretrain); 0: none
     visual_pretrain_epochs: int = 0
     visual_pretrain_batch: int = 64
-    # a warm-up batch is groups of this many text neighbours (hard negatives); 1: random batches
-    visual_pretrain_group: int = 1
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup: float = 0.05  # share of the planned steps with a linear warm-up
@@ -395,7 +393,6 @@ class Trainer:
             lr=cfg.lr,
             generator=self.generator,
             progress=cfg.progress,
-            group=cfg.visual_pretrain_group,
         )
         log.info("visual warm-up losses: %s", self.state.visual_pretrain)
 

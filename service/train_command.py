@@ -43,7 +43,6 @@ def train(
     mfm: bool = True,
     freeze_visual_after: int | None = None,
     visual_pretrain_epochs: int | None = None,
-    visual_pretrain_group: int | None = None,
     cache: Path | None = None,
     device: str = "cpu",
     progress: bool = True,
@@ -66,8 +65,6 @@ def train(
         config.freeze_visual_after = freeze_visual_after
     if visual_pretrain_epochs is not None:
         config.visual_pretrain_epochs = visual_pretrain_epochs
-    if visual_pretrain_group is not None:
-        config.visual_pretrain_group = visual_pretrain_group
     torch.manual_seed(seed)
     if resume is not None:
         net = create_model(ModelConfig.from_dict(read_checkpoint_config(resume)["architecture"]))
@@ -171,8 +168,6 @@ def _command(
         args += ["--freeze-visual-after", str(config.freeze_visual_after)]
     if config.visual_pretrain_epochs:
         args += ["--visual-pretrain-epochs", str(config.visual_pretrain_epochs)]
-    if config.visual_pretrain_epochs and config.visual_pretrain_group > 1:
-        args += ["--visual-pretrain-group", str(config.visual_pretrain_group)]
     if resume is not None:
         args += ["--resume", str(resume)]
     args += [] if config.vsm else ["--no-vsm"]

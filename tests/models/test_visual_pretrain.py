@@ -10,13 +10,7 @@ import torch
 
 from models.data import TrainData
 from models.train import Trainer
-from models.visual_pretrain import (
-    epoch_batches,
-    nearest_sentences,
-    positives,
-    pretrain_visual,
-    visual_queries,
-)
+from models.visual_pretrain import positives, pretrain_visual, visual_queries
 from tests.models.test_train import quiet, tiny_data, tiny_model
 
 
@@ -43,8 +37,6 @@ def test_subtitle_only_queries_are_left_out() -> None:
     chosen = visual_queries(data)
     assert [data.queries.kind[i] for i in chosen.tolist()] == [k for k in data.queries.kind if k != "t"]
     assert len(chosen) < len(data.queries)
-    seen = visual_queries(data, seen_only=True)
-    assert [data.queries.kind[i] for i in seen.tolist()] == [k for k in data.queries.kind if k == "v"]
 
 
 def test_only_the_backbone_changes() -> None:
@@ -78,48 +70,11 @@ def test_trainer_warms_up_once_and_a_resumed_run_does_not_repeat_it(tmp_path: Pa
     assert again.visual_pretrain == state.visual_pretrain and again.epoch == 2
 
 
-def test_nearest_sentences_come_first_and_never_the_sentence_itself() -> None:
-    gen = torch.Generator().manual_seed(0)
-    centres = torch.randn(5, 16, generator=gen)
-    noise = 0.01 * torch.randn(20, 16, generator=gen)
-    pooled = centres.repeat_interleave(4, dim=0) + noise  # 5 clusters of 4 near-equal sentences
-    nearest = nearest_sentences(pooled, chunk=7)
-    assert nearest.shape == (20, 19)
-    for i, row in enumerate(nearest.tolist()):
-        assert i not in row
-        assert {j // 4 for j in row[:3]} == {i // 4}  # the 3 others of its cluster first
-
-
-def test_neighbour_batches_are_groups_of_a_query_and_its_neighbours() -> None:
-    gen = torch.Generator().manual_seed(1)
-    queries = torch.arange(100, 200)  # positions 0..99 map to query ids 100..199
-    neighbours = nearest_sentences(torch.randn(100, 8, generator=gen))
-    batches = epoch_batches(queries, neighbours, batch=16, group=4, generator=gen)
-    assert len(batches) == 7  # as many steps as random batches of 16 take
-    for chosen in batches:
-        assert 4 <= len(chosen) <= 16 and len(chosen.unique()) == len(chosen)
-        assert all(100 <= i < 200 for i in chosen.tolist())
-    random_batches = epoch_batches(queries, None, batch=16, group=1, generator=gen)
-    assert sorted(torch.cat(random_batches).tolist()) == queries.tolist()
-
-
-def test_warm_up_with_neighbour_groups_lowers_the_loss() -> None:
-    model, data = tiny_model(), _one_colour_per_clip(tiny_data(6, n_videos=4, per_video=6, frames=True))
-    losses = pretrain_visual(model, data, epochs=25, batch=8, lr=3e-3, group=4)
-    assert sum(losses[-3:]) / 3 < 0.7 * sum(losses[:3]) / 3
-
-
-def test_a_group_larger_than_the_batch_is_refused() -> None:
-    with pytest.raises(ValueError, match="group must be between 1 and the batch size 8, got 9"):
-        pretrain_visual(tiny_model(), tiny_data(7, frames=True), epochs=1, batch=8, group=9)
-
-
 def test_queries_of_the_same_moment_are_positives() -> None:
     data = tiny_data(8, n_videos=2, per_video=3)
     q = data.queries
     span = torch.tensor([[0, 1], [1, 2], [3, 3], [0, 1], [1, 1], [2, 2]])
     data = dataclasses.replace(data, queries=dataclasses.replace(q, span=span))
-    same = positives(data, torch.arange(6))
     assert q.video.tolist() == [0, 0, 0, 1, 1, 1]
     expected = torch.tensor(
         [
@@ -132,4 +87,4 @@ def test_queries_of_the_same_moment_are_positives() -> None:
         ],
         dtype=torch.bool,
     )
-    assert torch.equal(same, expected)
+    assert torch.equal(positives(data, torch.arange(6)), expected)

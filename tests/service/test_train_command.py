@@ -17,12 +17,3 @@ def test_the_recorded_command_names_the_visual_warm_up_only_when_used() -> None:
     assert args[args.index("--freeze-visual-after") + 1] == "0"
     plain = _command(corpus, annotations, out, "kairos-small", None, TrainConfig(), None)
     assert "--visual-pretrain-epochs" not in plain
-
-
-def test_the_recorded_command_names_the_warm_up_group_only_when_it_is_not_random() -> None:
-    corpus, annotations, out = Path("c"), Path("c/a.jsonl"), Path("o")
-    grouped = TrainConfig(visual_pretrain_epochs=10, visual_pretrain_group=8)
-    args = shlex.split(_command(corpus, annotations, out, "kairos-small", None, grouped, None))
-    assert args[args.index("--visual-pretrain-group") + 1] == "8"
-    random = TrainConfig(visual_pretrain_epochs=10)
-    assert "--visual-pretrain-group" not in _command(corpus, annotations, out, "m", None, random, None)

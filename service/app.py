@@ -61,7 +61,14 @@ class Limits:
             await self._refuse(scope, receive, send, 503, "busy", "too many requests at once; retry shortly")
             return
         self.in_flight += 1
-        status = 500
+        status, released = 500, False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.in_flight -= 1
+
         try:
             if scope["method"] in BODY_METHODS:
                 body = await self._read_body(receive)
@@ -77,11 +84,13 @@ class Limits:
                 nonlocal status
                 if message["type"] == "http.response.start":
                     status = message["status"]
+                elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                    release()  # the work is done; once the client has it, it may send its next request
                 await send(message)
 
             await self.app(scope, receive, send_status)
         finally:
-            self.in_flight -= 1
+            release()
             route = scope.get("route")
             self.metrics.requests.labels(route=getattr(route, "path", "unmatched"), status=str(status)).inc()
 

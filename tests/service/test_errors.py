@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
 from service.app import Limits, create_app
+from service.metrics import Metrics
 from service.settings import Settings
 from tests.service.conftest import AUTH, assert_error
 
@@ -120,3 +123,30 @@ def test_in_flight_limit(make_settings: Callable[..., Settings]) -> None:
         assert local.get("/healthz").status_code == 200  # probes are never shed
         limits.in_flight = 0
         assert local.get("/v1/videos").status_code == 200
+
+
+def test_a_slot_is_free_once_the_response_is_sent() -> None:
+    """A client that sends its next request as soon as it has the answer is not shed (max_in_flight 1)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    limits = Limits(app, max_in_flight=1, max_body=1024, metrics=Metrics())
+    statuses: list[int] = []
+
+    def client(depth: int) -> Send:
+        async def received(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+            elif depth < 3:  # the whole answer is here: ask again before the server has returned
+                await limits(scope, receive, client(depth + 1))
+
+        return received
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope: Scope = {"type": "http", "method": "GET", "path": "/v1/videos"}
+    asyncio.run(limits(scope, receive, client(0)))
+    assert statuses == [200, 200, 200, 200] and limits.in_flight == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -16,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from indexer.synth.plan import SynthConfig, VideoPlan, plan_corpus
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KAIROS = str(Path(sys.executable).with_name("kairos"))
@@ -168,3 +171,18 @@ def process_memory_mb(pid: int) -> dict[str, float]:
             if key in fields:
                 out[fields[key]] = round(out[fields[key]] + int(value.split()[0]) / 1024, 1)
     return out
+
+
+def checkpoint_args(doc: str | None, out: Path) -> argparse.Namespace:
+    """`--checkpoint NAME=DIR ...`, `--corpus` (a `kairos synth` corpus, or None) and `--out`."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", nargs="+", required=True, help="NAME=DIR")
+    parser.add_argument("--corpus", type=Path, help="a kairos synth corpus (default: the held-out one)")
+    parser.add_argument("--out", type=Path, default=out)
+    return parser.parse_args()
+
+
+def synth_plans(corpus: Path) -> dict[str, VideoPlan]:
+    """The generator's plan of each video of a `kairos synth` corpus, by name (config from corpus.json)."""
+    config = json.loads((corpus / "corpus.json").read_text())["config"]
+    return {plan.vid_name: plan for plan in plan_corpus(SynthConfig(**config))}

@@ -11,19 +11,17 @@ attribute's number of values. Writes benchmarks/results/visual_probe.json and .m
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from common import RESULTS, machine, write_report
+from common import RESULTS, checkpoint_args, machine, synth_plans, write_report
 from quality import heldout_corpus
 from sklearn.linear_model import LogisticRegression
 
 from indexer.dataset import build_dataset
-from indexer.synth.plan import SynthConfig, VideoPlan, plan_corpus
+from indexer.synth.plan import VideoPlan
 from models.checkpoint import load_checkpoint
 from models.model import KairosModel
 from models.train import frame_features
@@ -72,17 +70,10 @@ def probe(model: KairosModel, corpus: Path, plans: dict[str, VideoPlan]) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--checkpoint", nargs="+", required=True, help="NAME=DIR")
-    parser.add_argument("--corpus", type=Path, help="a kairos synth corpus (default: the held-out one)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "visual_probe.json")
-    args = parser.parse_args()
+    args = checkpoint_args(__doc__, RESULTS / "visual_probe.json")
     torch.set_num_threads(1)
     corpus = args.corpus or heldout_corpus()
-    config = json.loads((corpus / "corpus.json").read_text())["config"]
-    plans = {plan.vid_name: plan for plan in plan_corpus(SynthConfig(**config))}
+    plans = synth_plans(corpus)
     results = {}
     for spec in args.checkpoint:
         name, directory = spec.split("=", 1)

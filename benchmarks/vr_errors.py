@@ -11,9 +11,7 @@ and .md.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -21,11 +19,11 @@ from typing import Any
 
 import torch
 from ablation import concatenated
-from common import RESULTS, machine, write_report
+from common import RESULTS, checkpoint_args, machine, synth_plans, write_report
 from quality import heldout_corpus
 
 from indexer.dataset import build_dataset, read_annotations
-from indexer.synth.plan import SynthConfig, VideoPlan, plan_corpus
+from indexer.synth.plan import VideoPlan
 from indexer.synth.queries import VISUAL_KEYS, parse_mentions
 from models.checkpoint import load_checkpoint
 from models.train import TrainConfig, frame_features, predict
@@ -76,17 +74,10 @@ def analyse(directory: Path, corpus: Path, annotations: Path, plans: dict[str, V
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--checkpoint", nargs="+", required=True, help="NAME=DIR")
-    parser.add_argument("--corpus", type=Path, help="a kairos synth corpus (default: the held-out one)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "vr_errors.json")
-    args = parser.parse_args()
+    args = checkpoint_args(__doc__, RESULTS / "vr_errors.json")
     torch.set_num_threads(1)
     corpus = args.corpus or heldout_corpus()
-    config = json.loads((corpus / "corpus.json").read_text())["config"]
-    plans = {plan.vid_name: plan for plan in plan_corpus(SynthConfig(**config))}
+    plans = synth_plans(corpus)
     notes = corpus / "annotations"
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 
 from indexer.dataset import build_dataset
 from indexer.synth.plan import VideoPlan
+from indexer.synth.queries import event_attributes
 from models.checkpoint import load_checkpoint
 from models.model import KairosModel
 from models.train import frame_features
@@ -45,9 +46,9 @@ def one_event_clips(
                 touching = [e for e in plan.events if e.start < end and start < e.end]
                 if len(touching) != 1 or not (touching[0].start <= start and end <= touching[0].end):
                     continue
-                event = touching[0]
                 features.append(video.frames[clip].reshape(-1).float().numpy())
-                labels.append((event.colour, event.shape, event.size, event.action, plan.background))
+                has = event_attributes(touching[0], plan.background)
+                labels.append(tuple(has[name] for name in ATTRIBUTES))
                 owners.append(plan.index)
     return np.stack(features), np.array(labels), np.array(owners)
 

@@ -24,7 +24,7 @@ from quality import heldout_corpus
 
 from indexer.dataset import build_dataset, read_annotations
 from indexer.synth.plan import VideoPlan
-from indexer.synth.queries import VISUAL_KEYS, parse_mentions
+from indexer.synth.queries import VISUAL_KEYS, event_attributes, parse_mentions
 from models.checkpoint import load_checkpoint
 from models.train import TrainConfig, frame_features, predict
 
@@ -33,13 +33,7 @@ def closest_mismatch(mentions: dict[str, str], plan: VideoPlan) -> tuple[str, ..
     """The attributes named in `mentions` that the best-matching event of `plan` gets wrong."""
     best: tuple[str, ...] | None = None
     for event in plan.events:
-        has = {
-            "shape": event.shape,
-            "colour": event.colour,
-            "size": event.size,
-            "action": event.action,
-            "background": plan.background,
-        }
+        has = event_attributes(event, plan.background)
         missed = tuple(key for key in VISUAL_KEYS if key in mentions and mentions[key] != has[key])
         best = missed if best is None or len(missed) < len(best) else best
     return best or ()

@@ -11,6 +11,7 @@ attribute's number of values. Writes benchmarks/results/visual_probe.json and .m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from quality import heldout_corpus
 from sklearn.linear_model import LogisticRegression
 
 from indexer.dataset import build_dataset
-from indexer.synth.plan import VideoPlan
+from indexer.synth.plan import EventPlan, VideoPlan
 from indexer.synth.queries import event_attributes
 from models.checkpoint import load_checkpoint
 from models.model import KairosModel
@@ -31,23 +32,27 @@ ATTRIBUTES = ("colour", "shape", "size", "action", "background")
 TRAIN_SHARE = 0.6
 
 
+def whole_events(plan: VideoPlan, n_clips: int, seconds: float) -> Iterator[tuple[int, EventPlan]]:
+    """(clip, event) for each clip that shows exactly one event, from the clip's start to its end."""
+    for clip in range(n_clips):
+        start, end = clip * seconds, (clip + 1) * seconds
+        touching = [e for e in plan.events if e.start < end and start < e.end]
+        if len(touching) == 1 and touching[0].start <= start and end <= touching[0].end:
+            yield clip, touching[0]
+
+
 def one_event_clips(
     model: KairosModel, corpus: Path, plans: dict[str, VideoPlan]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features [N,F*Dv], attributes [N,5] and video index [N] of the clips that show one whole event."""
     features, labels, owners = [], [], []
-    seconds = model.config.clip_seconds
     for split in sorted((corpus / "annotations").glob("*.jsonl")):
         data = build_dataset(corpus, split, model, pseudo_queries=False)
         for video in frame_features(model, data.videos):
             plan = plans[video.name]
-            for clip in range(video.n_clips):
-                start, end = clip * seconds, (clip + 1) * seconds
-                touching = [e for e in plan.events if e.start < end and start < e.end]
-                if len(touching) != 1 or not (touching[0].start <= start and end <= touching[0].end):
-                    continue
+            for clip, event in whole_events(plan, video.n_clips, model.config.clip_seconds):
                 features.append(video.frames[clip].reshape(-1).float().numpy())
-                has = event_attributes(touching[0], plan.background)
+                has = event_attributes(event, plan.background)
                 labels.append(tuple(has[name] for name in ATTRIBUTES))
                 owners.append(plan.index)
     return np.stack(features), np.array(labels), np.array(owners)

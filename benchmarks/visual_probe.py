@@ -20,13 +20,13 @@ import torch
 from common import RESULTS, checkpoint_args, machine, synth_plans, write_report
 from quality import heldout_corpus
 from sklearn.linear_model import LogisticRegression
+from torch import Tensor
 
 from indexer.dataset import build_dataset
 from indexer.synth.plan import EventPlan, VideoPlan
 from indexer.synth.queries import event_attributes
 from models.checkpoint import load_checkpoint
 from models.model import KairosModel
-from models.train import frame_features
 
 ATTRIBUTES = ("colour", "shape", "size", "action", "background")
 TRAIN_SHARE = 0.6
@@ -42,25 +42,36 @@ def whole_events(plan: VideoPlan, n_clips: int, seconds: float) -> Iterator[tupl
 
 
 def one_event_clips(
-    model: KairosModel, corpus: Path, plans: dict[str, VideoPlan]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features [N,F*Dv], attributes [N,5] and video index [N] of the clips that show one whole event."""
-    features, labels, owners = [], [], []
-    for split in sorted((corpus / "annotations").glob("*.jsonl")):
-        data = build_dataset(corpus, split, model, pseudo_queries=False)
-        for video in frame_features(model, data.videos):
+    model: KairosModel, corpus: Path, splits: list[Path], plans: dict[str, VideoPlan]
+) -> tuple[Tensor, np.ndarray, np.ndarray]:
+    """uint8 frames [N,F,H,W,3], attributes [N,5] and video index [N] of the clips showing one whole event."""
+    frames, labels, owners = [], [], []
+    for split in splits:
+        for video in build_dataset(corpus, split, model, pseudo_queries=False).videos:
             plan = plans[video.name]
             for clip, event in whole_events(plan, video.n_clips, model.config.clip_seconds):
-                features.append(video.frames[clip].reshape(-1).float().numpy())
                 has = event_attributes(event, plan.background)
+                frames.append(video.frames[clip])
                 labels.append(tuple(has[name] for name in ATTRIBUTES))
                 owners.append(plan.index)
-    return np.stack(features), np.array(labels), np.array(owners)
+    if not frames:
+        raise SystemExit(f"{corpus}: no clip shows one whole event")
+    return torch.stack(frames), np.array(labels), np.array(owners)
+
+
+def clip_features(model: KairosModel, frames: Tensor, chunk: int = 128) -> Tensor:
+    """uint8 clips [N,F,H,W,3] -> their frame features concatenated [N,F*Dv], `chunk` clips at a time."""
+    return torch.cat(
+        [model.encode_frames(part.flatten(0, 1)).view(len(part), -1) for part in frames.split(chunk)]
+    )
 
 
 def probe(model: KairosModel, corpus: Path, plans: dict[str, VideoPlan]) -> dict[str, Any]:
     """Test accuracy (and chance) of a linear classifier per attribute."""
-    x, y, owner = one_event_clips(model, corpus, plans)
+    frames, y, owner = one_event_clips(model, corpus, sorted((corpus / "annotations").glob("*.jsonl")), plans)
+    model.eval()
+    with torch.no_grad():
+        x = clip_features(model, frames).float().numpy()
     videos = np.unique(owner)
     fit = np.isin(owner, videos[: round(TRAIN_SHARE * len(videos))])
     mean, std = x[fit].mean(0), x[fit].std(0) + 1e-6

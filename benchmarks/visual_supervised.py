@@ -6,9 +6,10 @@ python benchmarks/visual_supervised.py --train-corpus SYNTH_CORPUS [--model NAME
 For each model architecture (a registry name), a randomly initialised backbone plus one linear classifier per
 attribute over a clip's frame features (the 3 frames concatenated) is trained with cross-entropy on the clips
 of the training corpus' `train` split that show one whole event (labels from the corpus plan; batches of 64,
-AdamW lr 1e-3, seed 0), and scored every `--every` steps on those clips of every split of `--corpus` (default:
-the model card's held-out corpus). A backbone that cannot learn an attribute from its labels will not learn it
-from sentences either, and this check takes minutes where a visual warm-up takes an hour. Writes
+AdamW lr 1e-3; batches and classifiers from seed 0, the backbone from torch's default seed), and scored every
+`--every` steps on those clips of every split of `--corpus` (default: the model card's held-out corpus). A
+backbone that cannot learn an attribute from its labels will not learn it from sentences either, and this
+check takes minutes where a visual warm-up takes an hour. Writes
 benchmarks/results/visual_supervised.json and .md.
 """
 
@@ -24,10 +25,8 @@ import torch.nn.functional as F
 from common import RESULTS, machine, synth_plans, write_report
 from quality import heldout_corpus
 from torch import Tensor, nn
-from visual_probe import ATTRIBUTES, whole_events
+from visual_probe import ATTRIBUTES, clip_features, one_event_clips
 
-from indexer.dataset import build_dataset
-from indexer.synth.queries import event_attributes
 from indexer.synth.vocab import ACTIONS, BACKGROUNDS, COLOURS, SHAPES, SIZES
 from models.model import KairosModel
 from models.registry import create_model
@@ -44,18 +43,11 @@ BATCH = 64
 
 def labelled_clips(model: KairosModel, corpus: Path, splits: list[Path]) -> tuple[Tensor, Tensor]:
     """uint8 frames [N,F,H,W,3] and attribute indices [N,5] of the clips that show one whole event."""
-    plans = synth_plans(corpus)
-    frames, labels = [], []
-    for split in splits:
-        for video in build_dataset(corpus, split, model, pseudo_queries=False).videos:
-            plan = plans[video.name]
-            for clip, event in whole_events(plan, video.n_clips, model.config.clip_seconds):
-                has = event_attributes(event, plan.background)
-                frames.append(video.frames[clip])
-                labels.append([VALUES[name].index(has[name]) for name in ATTRIBUTES])
-    if not frames:
-        raise SystemExit(f"{corpus}: no clip shows one whole event")
-    return torch.stack(frames), torch.tensor(labels)
+    frames, labels, _ = one_event_clips(model, corpus, splits, synth_plans(corpus))
+    indices = [
+        [VALUES[name].index(value) for name, value in zip(ATTRIBUTES, row, strict=True)] for row in labels
+    ]
+    return frames, torch.tensor(indices)
 
 
 def train_and_score(
@@ -80,7 +72,7 @@ def train_and_score(
     for step in range(1, steps + 1):
         model.visual.train()
         chosen = torch.randint(len(frames), (BATCH,), generator=generator)
-        feats = _clip_features(model, frames[chosen])
+        feats = clip_features(model, frames[chosen])
         loss = torch.stack(
             [F.cross_entropy(head(feats), labels[chosen, k]) for k, head in enumerate(heads)]
         ).sum()
@@ -100,16 +92,11 @@ def train_and_score(
     return history
 
 
-def _clip_features(model: KairosModel, frames: Tensor) -> Tensor:
-    """uint8 [B,F,H,W,3] -> the clip's frame features concatenated [B,F*Dv]."""
-    return model.encode_frames(frames.flatten(0, 1)).view(len(frames), -1)
-
-
 @torch.no_grad()
 def _accuracy(model: KairosModel, heads: nn.ModuleList, test: tuple[Tensor, Tensor]) -> dict[str, float]:
     model.visual.eval()
     frames, labels = test
-    feats = torch.cat([_clip_features(model, frames[i : i + 128]) for i in range(0, len(frames), 128)])
+    feats = clip_features(model, frames)
     return {
         name: round(float((head(feats).argmax(1) == labels[:, k]).float().mean()), 3)
         for k, (name, head) in enumerate(zip(ATTRIBUTES, heads, strict=True))

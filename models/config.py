@@ -10,6 +10,9 @@ from typing import Any
 
 # Fields that do not change what a trained model computes at inference; left out of `config_hash()`.
 _NOT_ARCHITECTURE = ("name", "dropout")
+# Fields added after models were bundled, left out of `config_hash()` at these values (what those models
+# compute), so the hashes of older checkpoints, and the snapshots keyed by them, stay valid.
+_LATER_DEFAULTS: dict[str, Any] = {"cnn_glimpse": False}
 
 # CLIPVisionConfig fields that fix the shape of a CLIP vision tower (what `clip_vision` records).
 CLIP_SHAPE_KEYS = (
@@ -35,8 +38,9 @@ class ModelConfig:
     loaded from <dir-or-id> and the model records the shape here, so its checkpoints reload without that dir.
     `subtitle_skip` adds to each clip vector the query encoder's vector of the clip's own subtitle text (a
     learnt gate scales it), so what is said reaches the joint space unchanged by the fusion transformers.
-    `head_hidden` is the moment head's width (None: `hidden`). Both default to what models trained before
-    they existed compute, so their checkpoints load unchanged.
+    `head_hidden` is the moment head's width (None: `hidden`). `cnn_glimpse` adds a glimpse branch to the
+    built-in CNN (see `models.encoders.CNNBackbone`). All three default to what models trained before they
+    existed compute, so their checkpoints load unchanged.
     """
 
     name: str = "kairos-small"
@@ -64,6 +68,7 @@ class ModelConfig:
     use_pair_term: bool = True
     subtitle_skip: bool = False
     head_hidden: int | None = None
+    cnn_glimpse: bool = False
 
     def __post_init__(self) -> None:
         if self.visual != "cnn" and not (self.visual.startswith("clip:") and len(self.visual) > 5):
@@ -102,7 +107,11 @@ class ModelConfig:
         return cls.from_dict(json.loads(text))
 
     def config_hash(self) -> str:
-        """Short sha256 hex of the canonical JSON of the architecture fields (all but name and dropout)."""
-        fields = {k: v for k, v in self.to_dict().items() if k not in _NOT_ARCHITECTURE}
+        """Short sha256 hex of the canonical JSON of the architecture fields (see `_NOT_ARCHITECTURE`)."""
+        fields = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in _NOT_ARCHITECTURE and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])
+        }
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]

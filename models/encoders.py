@@ -18,6 +18,8 @@ from models.config import CLIP_SHAPE_KEYS, ModelConfig
 # OpenAI CLIP's image normalisation (what CLIPImageProcessor uses for every released CLIP).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+GLIMPSE = 40  # pixels: side of the CNN's glimpse window (the largest object is ~29 px wide at 128x96)
+GLIMPSE_FLOOR = 0.2  # saturation under which a pixel counts as grey (the synthetic corpus' noise)
 
 
 @dataclass
@@ -129,6 +131,10 @@ class CNNBackbone(VisualBackbone):
 
     Two coordinate channels are appended to the image and the final 6x8 map is flattened (not pooled), so
     where an object is survives into the feature: "moving left" vs "moving right" is read across frames.
+    With `cnn_glimpse`, a second small CNN also reads a `GLIMPSE` x `GLIMPSE` crop centred where the frame
+    is most colourful (`glimpse_centres`), at full resolution: the object's shape then lands in the same
+    place of that CNN's input wherever it is on screen, so it needs no position-invariant filters to be read.
+    The crop's centre joins the features too, so motion is read across frames from exact positions.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -138,13 +144,27 @@ class CNNBackbone(VisualBackbone):
         widths = [5, 32, 64, 128, 128]  # 3 colour + 2 coordinate channels in
         layers: list[nn.Module] = []
         for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.GroupNorm(8, c_out), nn.GELU()]
-        layers += [nn.Conv2d(128, 128, 3, padding=1), nn.GroupNorm(8, 128), nn.GELU(), nn.Conv2d(128, 32, 1)]
+            layers += _conv(c_in, c_out, stride=2)
+        layers += [*_conv(128, 128, stride=1), nn.Conv2d(128, 32, 1)]
         self.convs = nn.Sequential(*layers)
         h, w = self.size
         for _ in range(4):  # four stride-2 convolutions with padding 1
             h, w = (h + 1) // 2, (w + 1) // 2
-        self.head = nn.Sequential(nn.Linear(32 * h * w, config.visual_dim), nn.LayerNorm(config.visual_dim))
+        features = 32 * h * w
+        self.glimpse: nn.Sequential | None = None
+        if config.cnn_glimpse:
+            self.glimpse = nn.Sequential(
+                *_conv(3, 32, stride=1),
+                *_conv(32, 64, stride=2),
+                *_conv(64, 64, stride=2),
+                *_conv(64, 64, stride=2),
+                nn.Conv2d(64, 32, 1),
+            )
+            side = GLIMPSE
+            for _ in range(3):
+                side = (side + 1) // 2
+            features += 32 * side * side + 3  # + the glimpse's centre and whether it saw colour
+        self.head = nn.Sequential(nn.Linear(features, config.visual_dim), nn.LayerNorm(config.visual_dim))
 
     def preprocess(self, frames: Tensor) -> Tensor:
         """uint8 [N,H,W,3] -> float [N,3,h,w] in [-1,1], resized to the model size if it differs."""
@@ -158,7 +178,45 @@ class CNNBackbone(VisualBackbone):
         ys = torch.linspace(-1.0, 1.0, h, device=pixels.device).view(1, 1, h, 1).expand(n, 1, h, w)
         xs = torch.linspace(-1.0, 1.0, w, device=pixels.device).view(1, 1, 1, w).expand(n, 1, h, w)
         x = self.convs(torch.cat([pixels, xs, ys], dim=1))  # [N,5,H,W] -> [N,32,h',w']
-        return self.head(x.flatten(1))  # [N,32*h'*w'] -> [N,Dv]
+        features = [x.flatten(1)]  # [N,32*h'*w']
+        if self.glimpse is not None:
+            centres, seen = glimpse_centres(pixels)
+            features += [self.glimpse(crop(pixels, centres, GLIMPSE)).flatten(1), centres, seen[:, None]]
+        return self.head(torch.cat(features, dim=1))  # -> [N,Dv]
+
+
+def glimpse_centres(pixels: Tensor) -> tuple[Tensor, Tensor]:
+    """[N,3,H,W] in [-1,1] -> centres [N,2] (x, y) in [-1,1] and seen [N] (1.0 where colour was found).
+
+    A centre is the mean position of the colourful pixels: a pixel weighs its saturation (max - min over
+    RGB, in [0,1], averaged over 3x3) above `GLIMPSE_FLOOR`, so greys weigh nothing. A frame with no
+    colourful pixel gets the frame's centre and seen 0.
+    """
+    with torch.no_grad():
+        saturation = (pixels.amax(1, keepdim=True) - pixels.amin(1, keepdim=True)) / 2.0  # [N,1,H,W]
+        weight = F.relu(F.avg_pool2d(saturation, 3, 1, 1) - GLIMPSE_FLOOR)[:, 0]  # [N,H,W]
+        h, w = weight.shape[-2:]
+        total = weight.sum(dim=(1, 2))  # [N]
+        ys = torch.linspace(-1.0, 1.0, h, device=pixels.device).view(1, h, 1)
+        xs = torch.linspace(-1.0, 1.0, w, device=pixels.device).view(1, 1, w)
+        centre = torch.stack([(weight * xs).sum(dim=(1, 2)), (weight * ys).sum(dim=(1, 2))], dim=1)
+        seen = total > 1e-3
+        return torch.where(seen[:, None], centre / total.clamp(min=1e-6)[:, None], 0.0), seen.to(pixels.dtype)
+
+
+def crop(pixels: Tensor, centres: Tensor, side: int) -> Tensor:
+    """[N,C,H,W] -> [N,C,side,side]: side x side pixel windows around `centres` (bilinear, edges padded)."""
+    n, c, h, w = pixels.shape
+    theta = torch.zeros(n, 2, 3, device=pixels.device, dtype=pixels.dtype)
+    theta[:, 0, 0], theta[:, 1, 1] = side / w, side / h
+    theta[:, :, 2] = centres
+    grid = F.affine_grid(theta, [n, c, side, side], align_corners=False)
+    return F.grid_sample(pixels, grid, align_corners=False, padding_mode="border")
+
+
+def _conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+    """3x3 convolution (padding 1), GroupNorm, GELU."""
+    return [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1), nn.GroupNorm(8, c_out), nn.GELU()]
 
 
 class CLIPBackbone(VisualBackbone):

@@ -11,7 +11,15 @@ import torch.nn.functional as F
 from transformers import CLIPVisionModel
 
 from models.config import ModelConfig
-from models.encoders import CLIPBackbone, CNNBackbone, TextEncoder, build_visual
+from models.encoders import (
+    GLIMPSE,
+    CLIPBackbone,
+    CNNBackbone,
+    TextEncoder,
+    build_visual,
+    crop,
+    glimpse_centres,
+)
 from models.registry import create_model, get_config
 from tests.factories import tiny_clip_dir
 
@@ -71,6 +79,45 @@ def test_cnn_shape_size_and_spatial_sensitivity() -> None:
         resized = cnn.encode(torch.zeros(1, 240, 320, 3, dtype=torch.uint8))  # other sizes are resized
     assert feats.shape == (2, config.visual_dim) and resized.shape == (1, config.visual_dim)
     assert float(F.cosine_similarity(feats[0], feats[1], dim=0)) < 0.99
+
+
+def test_glimpse_centres_on_the_colourful_pixels() -> None:
+    pixels = torch.zeros(3, 3, 96, 128)  # mid grey: no colour
+    pixels[0, :, 10:20, 100:110] = torch.tensor([1.0, -1.0, -1.0]).view(3, 1, 1)  # a red square, top right
+    pixels[1] += 0.05 * torch.randn(3, 96, 128)  # grey noise only
+    pixels[2, :, 60:70, 20:30] = torch.tensor([-1.0, -1.0, 1.0]).view(3, 1, 1)  # a blue square, bottom left
+    centres, seen = glimpse_centres(pixels)
+    assert seen.tolist() == [1.0, 0.0, 1.0]
+    x, y = (104.5 / 127) * 2 - 1, (14.5 / 95) * 2 - 1  # the red square's middle pixel, in [-1, 1]
+    torch.testing.assert_close(centres[0], torch.tensor([x, y]), atol=0.02, rtol=0)
+    torch.testing.assert_close(centres[1], torch.zeros(2))  # no colour: the frame's centre
+    assert centres[2, 0] < -0.5 and centres[2, 1] > 0.2
+
+
+def test_crop_cuts_the_window_around_a_centre() -> None:
+    pixels = torch.arange(96 * 128, dtype=torch.float32).view(1, 1, 96, 128)
+    # window pixel j samples x = j - side/2 + (cx + 1) * W/2: cx = 0.3125 puts the 4 px window on x 82..85
+    window = crop(pixels, torch.tensor([[0.3125, 0.0]]), 4)
+    rows, cols = torch.arange(46, 50), torch.arange(82, 86)
+    torch.testing.assert_close(window[0, 0], pixels[0, 0][rows][:, cols], atol=1e-3, rtol=0)
+
+
+def test_cnn_glimpse_adds_a_branch_that_sees_the_object_in_its_middle() -> None:
+    torch.manual_seed(0)
+    config = ModelConfig(cnn_glimpse=True)
+    cnn = build_visual("cnn", config).eval()
+    plain = build_visual("cnn", ModelConfig()).eval()
+    assert sum(p.numel() for p in cnn.parameters()) > sum(p.numel() for p in plain.parameters())
+    assert cnn.state_dict().keys() > plain.state_dict().keys()  # old checkpoints' names are kept
+    frames = torch.full((2, 96, 128, 3), 128, dtype=torch.uint8)
+    frames[:, 30:50, 50:70] = torch.tensor([255, 0, 0], dtype=torch.uint8)
+    with torch.no_grad():
+        feats = cnn.encode(frames)
+        window = crop(cnn.preprocess(frames), glimpse_centres(cnn.preprocess(frames))[0], GLIMPSE)
+    assert feats.shape == (2, config.visual_dim)
+    assert window.shape == (2, 3, GLIMPSE, GLIMPSE)
+    red = window[0, 0] > 0.8
+    assert red[10:30, 10:30].all() and not red[:, :9].any()  # the 20 px square sits in the middle
 
 
 def test_unknown_visual_spec() -> None:

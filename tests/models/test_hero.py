@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 
 import torch
 import torch.nn.functional as F
@@ -184,6 +186,18 @@ def test_config_json_round_trip_and_hash() -> None:
     assert ModelConfig.from_json(config.to_json()) == config
     assert dataclasses.replace(config, name="other", dropout=0.3).config_hash() == config.config_hash()
     assert dataclasses.replace(config, window=32).config_hash() != config.config_hash()
+    flipped = dataclasses.replace(config, cnn_glimpse=not config.cnn_glimpse)
+    assert flipped.config_hash() != config.config_hash()
+
+
+def test_fields_added_later_keep_older_hashes() -> None:
+    """A config without `cnn_glimpse` (as written before it existed) hashes as it did then."""
+    old = get_config("kairos-small").to_dict()
+    old.pop("cnn_glimpse")
+    before = ModelConfig.from_dict(old | {"cnn_glimpse": False})
+    fields = {k: v for k, v in before.to_dict().items() if k not in ("name", "dropout", "cnn_glimpse")}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    assert before.config_hash() == hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def test_subtitle_skip_adds_what_is_said_and_leaves_silent_clips() -> None:

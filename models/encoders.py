@@ -127,14 +127,14 @@ def _to_float_nchw(frames: Tensor) -> Tensor:
 
 
 class CNNBackbone(VisualBackbone):
-    """A small CoordConv CNN (~0.8 M params) Kairos trains itself; input `frame_width x frame_height` RGB.
+    """A small CoordConv CNN (0.8 M params, 1.1 M with the glimpse) Kairos trains itself on RGB frames.
 
     Two coordinate channels are appended to the image and the final 6x8 map is flattened (not pooled), so
     where an object is survives into the feature: "moving left" vs "moving right" is read across frames.
     With `cnn_glimpse`, a second small CNN also reads a `GLIMPSE` x `GLIMPSE` crop centred where the frame
     is most colourful (`glimpse_centres`), at full resolution: the object's shape then lands in the same
     place of that CNN's input wherever it is on screen, so it needs no position-invariant filters to be read.
-    The crop's centre joins the features too, so motion is read across frames from exact positions.
+    The crop's centre and whether any colour was seen join the features too.
     """
 
     def __init__(self, config: ModelConfig) -> None:

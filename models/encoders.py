@@ -147,10 +147,7 @@ class CNNBackbone(VisualBackbone):
             layers += _conv(c_in, c_out, stride=2)
         layers += [*_conv(128, 128, stride=1), nn.Conv2d(128, 32, 1)]
         self.convs = nn.Sequential(*layers)
-        h, w = self.size
-        for _ in range(4):  # four stride-2 convolutions with padding 1
-            h, w = (h + 1) // 2, (w + 1) // 2
-        features = 32 * h * w
+        features = 32 * _strided(self.size[0], 4) * _strided(self.size[1], 4)
         self.glimpse: nn.Sequential | None = None
         if config.cnn_glimpse:
             self.glimpse = nn.Sequential(
@@ -160,9 +157,7 @@ class CNNBackbone(VisualBackbone):
                 *_conv(64, 64, stride=2),
                 nn.Conv2d(64, 32, 1),
             )
-            side = GLIMPSE
-            for _ in range(3):
-                side = (side + 1) // 2
+            side = _strided(GLIMPSE, 3)
             features += 32 * side * side + 3  # + the glimpse's centre and whether it saw colour
         self.head = nn.Sequential(nn.Linear(features, config.visual_dim), nn.LayerNorm(config.visual_dim))
 
@@ -212,6 +207,13 @@ def crop(pixels: Tensor, centres: Tensor, side: int) -> Tensor:
     theta[:, :, 2] = centres
     grid = F.affine_grid(theta, [n, c, side, side], align_corners=False)
     return F.grid_sample(pixels, grid, align_corners=False, padding_mode="border")
+
+
+def _strided(size: int, times: int) -> int:
+    """A side's length after `times` stride-2 convolutions with padding 1."""
+    for _ in range(times):
+        size = (size + 1) // 2
+    return size
 
 
 def _conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:

@@ -43,7 +43,8 @@ def one_thread_per_library() -> None:
 
 class Limits:
     """ASGI middleware: at most `max_in_flight` requests at once (503 + Retry-After, nothing queued beyond
-    that; probes in NEVER_SHED are always let through), bodies of at most `max_body` bytes (413)."""
+    that; probes in NEVER_SHED are always let through and take no slot), bodies of at most `max_body`
+    bytes (413)."""
 
     def __init__(self, app: ASGIApp, max_in_flight: int, max_body: int, metrics: Metrics) -> None:
         self.app = app
@@ -56,12 +57,13 @@ class Limits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_in_flight and scope["path"] not in NEVER_SHED:
+        counted = scope["path"] not in NEVER_SHED  # a probe neither waits for a slot nor takes one
+        if counted and self.in_flight >= self.max_in_flight:
             self.metrics.rejected.labels(reason="busy").inc()
             await self._refuse(scope, receive, send, 503, "busy", "too many requests at once; retry shortly")
             return
-        self.in_flight += 1
-        status, released = 500, False
+        self.in_flight += counted
+        status, released = 500, not counted
 
         def release() -> None:
             nonlocal released

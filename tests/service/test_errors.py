@@ -150,3 +150,30 @@ def test_a_slot_is_free_once_the_response_is_sent() -> None:
     scope: Scope = {"type": "http", "method": "GET", "path": "/v1/videos"}
     asyncio.run(limits(scope, receive, client(0)))
     assert statuses == [200, 200, 200, 200] and limits.in_flight == 0
+
+
+def test_a_probe_in_flight_takes_no_slot() -> None:
+    """A /readyz being answered while the server is full does not shed a client's search (max_in_flight 1)."""
+    statuses: list[tuple[str, int]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/readyz":  # the probe is still being answered when the search arrives
+            await limits(search, receive, record("/v1/search"))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def record(path: str) -> Send:
+        async def received(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append((path, message["status"]))
+
+        return received
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    limits = Limits(app, max_in_flight=1, max_body=1024, metrics=Metrics())
+    probe: Scope = {"type": "http", "method": "GET", "path": "/readyz"}
+    search: Scope = {"type": "http", "method": "GET", "path": "/v1/search"}
+    asyncio.run(limits(probe, receive, record("/readyz")))
+    assert statuses == [("/v1/search", 200), ("/readyz", 200)] and limits.in_flight == 0

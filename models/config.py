@@ -12,7 +12,7 @@ from typing import Any
 _NOT_ARCHITECTURE = ("name", "dropout")
 # Fields added after models were bundled, left out of `config_hash()` at these values (what those models
 # compute), so the hashes of older checkpoints, and the snapshots keyed by them, stay valid.
-_LATER_DEFAULTS: dict[str, Any] = {"cnn_glimpse": False, "motion_cues": False}
+_LATER_DEFAULTS: dict[str, Any] = {"cnn_glimpse": False}
 
 # CLIPVisionConfig fields that fix the shape of a CLIP vision tower (what `clip_vision` records).
 CLIP_SHAPE_KEYS = (
@@ -39,10 +39,8 @@ class ModelConfig:
     `subtitle_skip` adds to each clip vector the query encoder's vector of the clip's own subtitle text (a
     learnt gate scales it), so what is said reaches the joint space unchanged by the fusion transformers.
     `head_hidden` is the moment head's width (None: `hidden`). `cnn_glimpse` adds a glimpse branch to the
-    built-in CNN (see `models.encoders.CNNBackbone`). `motion_cues` makes the CNN end its feature with where
-    the colour is and how much of it there is, exactly, and gives the clip level one token per pair of
-    adjacent frames, their feature difference, so a move's direction is read off directly. All four default
-    to what models trained before they existed compute, so their checkpoints load unchanged.
+    built-in CNN (see `models.encoders.CNNBackbone`). All three default to what models trained before they
+    existed compute, so their checkpoints load unchanged.
     """
 
     name: str = "kairos-small"
@@ -71,7 +69,6 @@ class ModelConfig:
     subtitle_skip: bool = False
     head_hidden: int | None = None
     cnn_glimpse: bool = False
-    motion_cues: bool = False
 
     def __post_init__(self) -> None:
         if self.visual != "cnn" and not (self.visual.startswith("clip:") and len(self.visual) > 5):

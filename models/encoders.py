@@ -20,8 +20,6 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 GLIMPSE = 40  # pixels: side of the CNN's glimpse window (the largest object is ~29 px wide at 128x96)
 GLIMPSE_FLOOR = 0.2  # saturation under which a pixel counts as grey (the synthetic corpus' noise)
-CUES = ("x", "y", "seen", "extent")  # what `colour_cues` returns per frame
-MOTION_SCALE = 4.0  # cues in [-1,1] times this sit beside LayerNorm'd features (unit spread) at like size
 
 
 @dataclass
@@ -134,12 +132,9 @@ class CNNBackbone(VisualBackbone):
     Two coordinate channels are appended to the image and the final 6x8 map is flattened (not pooled), so
     where an object is survives into the feature: "moving left" vs "moving right" is read across frames.
     With `cnn_glimpse`, a second small CNN also reads a `GLIMPSE` x `GLIMPSE` crop centred where the frame
-    is most colourful (`colour_cues`), at full resolution: the object's shape then lands in the same
+    is most colourful (`glimpse_centres`), at full resolution: the object's shape then lands in the same
     place of that CNN's input wherever it is on screen, so it needs no position-invariant filters to be read.
-    The crop's centre and whether any colour was seen join the features too. With `motion_cues`, the last
-    four dimensions of the feature are `colour_cues` themselves (times `MOTION_SCALE`), untouched by any
-    layer, so the difference of two frames' features holds exactly how far and which way the colour moved
-    and how much it grew.
+    The crop's centre and whether any colour was seen join the features too.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -164,11 +159,7 @@ class CNNBackbone(VisualBackbone):
             )
             side = _strided(GLIMPSE, 3)
             features += 32 * side * side + 3  # + the glimpse's centre and whether it saw colour
-        self.motion_cues = config.motion_cues
-        if config.motion_cues and config.visual_dim <= len(CUES):
-            raise ValueError(f"visual_dim={config.visual_dim} leaves no room beside {len(CUES)} motion cues")
-        learnt = config.visual_dim - len(CUES) if config.motion_cues else config.visual_dim
-        self.head = nn.Sequential(nn.Linear(features, learnt), nn.LayerNorm(learnt))
+        self.head = nn.Sequential(nn.Linear(features, config.visual_dim), nn.LayerNorm(config.visual_dim))
 
     def preprocess(self, frames: Tensor) -> Tensor:
         """uint8 [N,H,W,3] -> float [N,3,h,w] in [-1,1], resized to the model size if it differs."""
@@ -182,21 +173,19 @@ class CNNBackbone(VisualBackbone):
         ys = torch.linspace(-1.0, 1.0, h, device=pixels.device).view(1, 1, h, 1).expand(n, 1, h, w)
         xs = torch.linspace(-1.0, 1.0, w, device=pixels.device).view(1, 1, 1, w).expand(n, 1, h, w)
         x = self.convs(torch.cat([pixels, xs, ys], dim=1))  # [N,5,H,W] -> [N,32,h',w']
-        cues = colour_cues(pixels)  # [N,4]
         features = [x.flatten(1)]  # [N,32*h'*w']
         if self.glimpse is not None:
-            features += [self.glimpse(crop(pixels, cues[:, :2], GLIMPSE)).flatten(1), cues[:, :3]]
-        out = self.head(torch.cat(features, dim=1))  # -> [N,Dv] ([N,Dv-4] with motion cues)
-        return torch.cat([out, MOTION_SCALE * cues], dim=1) if self.motion_cues else out
+            centres, seen = glimpse_centres(pixels)
+            features += [self.glimpse(crop(pixels, centres, GLIMPSE)).flatten(1), centres, seen[:, None]]
+        return self.head(torch.cat(features, dim=1))  # -> [N,Dv]
 
 
-def colour_cues(pixels: Tensor) -> Tensor:
-    """[N,3,H,W] in [-1,1] -> [N,4]: where the colour is (x, y in [-1,1]), seen (1.0 where colour was found)
-    and extent (the square root of the share of the frame it covers, in [0,1]).
+def glimpse_centres(pixels: Tensor) -> tuple[Tensor, Tensor]:
+    """[N,3,H,W] in [-1,1] -> centres [N,2] (x, y) in [-1,1] and seen [N] (1.0 where colour was found).
 
-    The centre is the mean position of the colourful pixels: a pixel weighs its saturation (max - min over
+    A centre is the mean position of the colourful pixels: a pixel weighs its saturation (max - min over
     RGB, in [0,1], averaged over 3x3) above `GLIMPSE_FLOOR`, so greys weigh nothing. A frame with no
-    colourful pixel gets the frame's centre, seen 0 and extent 0.
+    colourful pixel gets the frame's centre and seen 0.
     """
     with torch.no_grad():
         saturation = (pixels.amax(1, keepdim=True) - pixels.amin(1, keepdim=True)) / 2.0  # [N,1,H,W]
@@ -207,9 +196,7 @@ def colour_cues(pixels: Tensor) -> Tensor:
         xs = torch.linspace(-1.0, 1.0, w, device=pixels.device).view(1, 1, w)
         centre = torch.stack([(weight * xs).sum(dim=(1, 2)), (weight * ys).sum(dim=(1, 2))], dim=1)
         seen = total > 1e-3
-        centre = torch.where(seen[:, None], centre / total.clamp(min=1e-6)[:, None], 0.0)
-        extent = (total / ((1.0 - GLIMPSE_FLOOR) * h * w)).sqrt()
-        return torch.cat([centre, seen[:, None].to(pixels.dtype), extent[:, None]], dim=1)
+        return torch.where(seen[:, None], centre / total.clamp(min=1e-6)[:, None], 0.0), seen.to(pixels.dtype)
 
 
 def crop(pixels: Tensor, centres: Tensor, side: int) -> Tensor:

@@ -65,11 +65,6 @@ class HierarchicalEncoder(nn.Module):
         self.frame_proj = nn.Linear(config.visual_dim, h)
         self.frame_pos = nn.Embedding(config.frames_per_clip, h)
         self.sub_proj = nn.Linear(config.text_dim, h)
-        # with motion cues: one token per pair of adjacent frames, the difference of their features
-        self.motion_proj: nn.Linear | None = None
-        if config.motion_cues:
-            self.motion_proj = nn.Linear(config.visual_dim, h)
-            self.motion_pos = nn.Embedding(max(1, config.frames_per_clip - 1), h)
         self.clip_blocks = nn.ModuleList(Block(config) for _ in range(config.clip_layers))
         self.clip_ln = nn.LayerNorm(h)
         # what masked frame/clip modelling puts in place of a clip state before the video level
@@ -100,15 +95,11 @@ class HierarchicalEncoder(nn.Module):
         cls = (self.cls + types[0]).expand(n, 1, -1)  # [N,1,H]
         frames = self.frame_proj(frame_feats) + self.frame_pos.weight[:f] + types[1]  # [N,F,H]
         parts, masks = [cls, frames], [frame_mask.new_ones(n, 1), frame_mask]
-        if self.motion_proj is not None and f > 1:
-            moved = frame_feats[:, 1:] - frame_feats[:, :-1]  # [N,F-1,Dv]
-            parts.append(self.motion_proj(moved) + self.motion_pos.weight[: f - 1] + types[1])
-            masks.append(frame_mask[:, 1:] * frame_mask[:, :-1])
         if self.config.use_subtitles and sub_tokens is not None and sub_mask is not None:
             limit = self.config.max_sub_tokens
             parts.append(self.sub_proj(sub_tokens[:, :limit]) + types[2])  # [N,L,H]
             masks.append(sub_mask[:, :limit])
-        x = self.drop(torch.cat(parts, dim=1))  # [N,1+F(+F-1)(+L),H]
+        x = self.drop(torch.cat(parts, dim=1))  # [N,1+F(+L),H]
         allowed = torch.cat(masks, dim=1).bool()[:, None, None, :]  # [N,1,1,T]
         for block in self.clip_blocks:
             x = block(x, allowed)

@@ -13,13 +13,12 @@ from transformers import CLIPVisionModel
 from models.config import ModelConfig
 from models.encoders import (
     GLIMPSE,
-    MOTION_SCALE,
     CLIPBackbone,
     CNNBackbone,
     TextEncoder,
     build_visual,
-    colour_cues,
     crop,
+    glimpse_centres,
 )
 from models.registry import create_model, get_config
 from tests.factories import tiny_clip_dir
@@ -82,16 +81,13 @@ def test_cnn_shape_size_and_spatial_sensitivity() -> None:
     assert float(F.cosine_similarity(feats[0], feats[1], dim=0)) < 0.99
 
 
-def test_colour_cues_on_the_colourful_pixels() -> None:
+def test_glimpse_centres_on_the_colourful_pixels() -> None:
     pixels = torch.zeros(3, 3, 96, 128)  # mid grey: no colour
     pixels[0, :, 10:20, 100:110] = torch.tensor([1.0, -1.0, -1.0]).view(3, 1, 1)  # a red square, top right
     pixels[1] += 0.05 * torch.randn(3, 96, 128)  # grey noise only
     pixels[2, :, 60:70, 20:30] = torch.tensor([-1.0, -1.0, 1.0]).view(3, 1, 1)  # a blue square, bottom left
-    cues = colour_cues(pixels)
-    centres, seen, extent = cues[:, :2], cues[:, 2], cues[:, 3]
+    centres, seen = glimpse_centres(pixels)
     assert seen.tolist() == [1.0, 0.0, 1.0]
-    # 100 of 96 x 128 pixels, plus the half-weighted rim the 3x3 average spreads around the square
-    assert 0.08 < float(extent[0]) < 0.1 and float(extent[1]) == 0.0
     x, y = (104.5 / 127) * 2 - 1, (14.5 / 95) * 2 - 1  # the red square's middle pixel, in [-1, 1]
     torch.testing.assert_close(centres[0], torch.tensor([x, y]), atol=0.02, rtol=0)
     torch.testing.assert_close(centres[1], torch.zeros(2))  # no colour: the frame's centre
@@ -117,29 +113,11 @@ def test_cnn_glimpse_adds_a_branch_that_sees_the_object_in_its_middle() -> None:
     frames[:, 30:50, 50:70] = torch.tensor([255, 0, 0], dtype=torch.uint8)
     with torch.no_grad():
         feats = cnn.encode(frames)
-        window = crop(cnn.preprocess(frames), colour_cues(cnn.preprocess(frames))[:, :2], GLIMPSE)
+        window = crop(cnn.preprocess(frames), glimpse_centres(cnn.preprocess(frames))[0], GLIMPSE)
     assert feats.shape == (2, config.visual_dim)
     assert window.shape == (2, 3, GLIMPSE, GLIMPSE)
     red = window[0, 0] > 0.8
     assert red[10:30, 10:30].all() and not red[:, :9].any()  # the 20 px square sits in the middle
-
-
-def test_motion_cues_end_the_feature_untouched() -> None:
-    """The last 4 dimensions are the colour cues, so two frames' difference says which way the colour went."""
-    torch.manual_seed(0)
-    cnn = build_visual("cnn", ModelConfig(cnn_glimpse=True, motion_cues=True)).eval()
-    frames = torch.full((2, 96, 128, 3), 128, dtype=torch.uint8)
-    frames[0, 40:50, 30:40] = torch.tensor([0, 200, 0], dtype=torch.uint8)
-    frames[1, 40:50, 60:70] = torch.tensor([0, 200, 0], dtype=torch.uint8)  # 30 px to the right
-    with torch.no_grad():
-        feats = cnn.encode(frames)
-        cues = colour_cues(cnn.preprocess(frames))
-    assert feats.shape == (2, 256)
-    torch.testing.assert_close(feats[:, -4:], MOTION_SCALE * cues)
-    moved = (feats[1, -4:] - feats[0, -4:]) / MOTION_SCALE
-    assert abs(float(moved[0]) - 60 / 127) < 0.02 and abs(float(moved[1])) < 1e-4  # right, not up or down
-    with pytest.raises(ValueError, match="no room"):
-        build_visual("cnn", ModelConfig(visual_dim=4, motion_cues=True))
 
 
 def test_unknown_visual_spec() -> None:

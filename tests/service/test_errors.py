@@ -125,6 +125,11 @@ def test_in_flight_limit(make_settings: Callable[..., Settings]) -> None:
         assert local.get("/v1/videos").status_code == 200
 
 
+async def receive() -> Message:
+    """A request with an empty body, as the ASGI server hands it to the middleware."""
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
 def test_a_slot_is_free_once_the_response_is_sent() -> None:
     """A client that sends its next request as soon as it has the answer is not shed (max_in_flight 1)."""
 
@@ -143,9 +148,6 @@ def test_a_slot_is_free_once_the_response_is_sent() -> None:
                 await limits(scope, receive, client(depth + 1))
 
         return received
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
 
     scope: Scope = {"type": "http", "method": "GET", "path": "/v1/videos"}
     asyncio.run(limits(scope, receive, client(0)))
@@ -168,9 +170,6 @@ def test_a_probe_in_flight_takes_no_slot() -> None:
                 statuses.append((path, message["status"]))
 
         return received
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
 
     limits = Limits(app, max_in_flight=1, max_body=1024, metrics=Metrics())
     probe: Scope = {"type": "http", "method": "GET", "path": "/readyz"}

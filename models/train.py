@@ -1,7 +1,9 @@
 """The training loop on tensors: NCE + tag losses (+ VSM, MFM-NCE), validation, early stopping, checkpoints.
 
 One step takes a few videos with all their queries. Negatives (CBT / Hammer style) are the other videos and
-clips of the batch, plus random queries of other videos for the video → query direction. Half of each batch
+clips of the batch, plus random queries of other videos for the video → query direction. A video's score in
+the query ↔ video loss is its best clip or segment, as VR and stage 1 rank it; the attention-pooled video
+vector has a loss of its own that trains only the pooling (clips and queries detached). Half of each batch
 (`hard_negatives`) are sampled hard negatives: the videos whose vectors, as a bank of detached vectors from
 the last time each video was encoded, best match the other videos' queries. They are encoded afresh with the
 batch: scoring against the stale bank vectors themselves made the losses climb. The text encoder is frozen:
@@ -57,7 +59,8 @@ class TrainConfig:
     warmup: float = 0.05  # share of the planned steps with a linear warm-up
     grad_clip: float = 1.0
     temperature: float = 0.05
-    video_weight: float = 1.0
+    video_weight: float = 1.0  # query <-> video by the video's best clip or segment (what VR ranks by)
+    pool_weight: float = 1.0  # query <-> attention-pooled video vector; trains the pooling only
     clip_weight: float = 1.0
     tag_weight: float = 1.0
     pair_weight: float = 0.5
@@ -166,6 +169,22 @@ def encode_clip_states(model: KairosModel, batch: VideoBatch) -> Tensor:
     return batch.pad(states)
 
 
+def video_keys(model: KairosModel, clips: Tensor) -> Tensor:
+    """One video's clip vectors [C,D] and segment vectors [S,D] as [C+S,D]: a video scores as its best key."""
+    return torch.cat([clips, model.segments(clips)[0]])
+
+
+def best_key_scores(model: KairosModel, queries: Tensor, cand: _Candidates) -> Tensor:
+    """Each query's [Q,D] best similarity among each batch video's keys: [Q,B], the scores VR ranks by."""
+    return torch.stack(
+        [
+            (queries @ video_keys(model, clips[mask]).t()).amax(dim=1)
+            for clips, mask in zip(cand.clips, cand.clip_mask, strict=True)
+        ],
+        dim=1,
+    )
+
+
 def said_vectors(model: KairosModel, batch: VideoBatch) -> Tensor | None:
     """`KairosModel.subtitle_vectors` of the batch's clips, padded to [B,C,D] (None without the skip)."""
     said = model.subtitle_vectors(batch.sub_tokens, batch.sub_mask)
@@ -213,7 +232,9 @@ class Trainer:
         states = encode_clip_states(model, batch)  # [B,C,hidden]
         context = model.video_level(states, batch.clip_mask)  # [B,C,D]
         clips = model.add_said(context, said_vectors(model, batch))
-        videos = model.video_vector(clips, batch.clip_mask)  # [B,D]
+        # the pooled video vector (stage 1's `video` mode) learns how to pool the clips, not to shape them:
+        # clips and queries are shaped by what VR ranks by, a video's best key (`best_key_scores`)
+        videos = model.video_vector(clips.detach(), batch.clip_mask)  # [B,D]
         self.bank.update(index.to(self.device), videos)
         candidates = _Candidates(batch.clip_mask, clips, videos)
         q_index = torch.cat([self.queries_of[i] for i in index.tolist()])
@@ -245,6 +266,7 @@ class Trainer:
         cfg = self.config
         return (
             cfg.video_weight * parts["video"]
+            + cfg.pool_weight * parts["pool"]
             + cfg.clip_weight * parts["clip"]
             + cfg.tag_weight * parts["tag"]
             + cfg.pair_weight * parts["pair"]
@@ -268,8 +290,14 @@ class Trainer:
         span = queries.span[q_index].to(device)
 
         video_pos = F.one_hot(local, len(cand.videos)).bool()  # [Q,B]
-        extra_rows = None if extra_queries is None else extra_queries @ cand.videos.t()
-        video_loss = symmetric_nce(q @ cand.videos.t(), video_pos, cfg.temperature, extra_rows=extra_rows)
+        extra_rows = None if extra_queries is None else best_key_scores(model, extra_queries, cand)
+        video_loss = symmetric_nce(
+            best_key_scores(model, q, cand), video_pos, cfg.temperature, extra_rows=extra_rows
+        )
+        # pooled vectors of detached clips, detached queries: this loss trains the pooling only
+        extra_rows = None if extra_queries is None else extra_queries.detach() @ cand.videos.t()
+        pool_scores = q.detach() @ cand.videos.t()
+        pool_loss = symmetric_nce(pool_scores, video_pos, cfg.temperature, extra_rows=extra_rows)
 
         owner, position = cand.clip_mask.nonzero(as_tuple=True)  # [N] each, in the order of clips[clip_mask]
         clip_pos = (
@@ -291,7 +319,7 @@ class Trainer:
         )
         if not model.config.use_pair_term:  # the pair logits are constant zeros: nothing to learn
             pair_loss = tag.new_zeros(())
-        return {"video": video_loss, "clip": clip_loss, "tag": tag, "pair": pair_loss}
+        return {"video": video_loss, "pool": pool_loss, "clip": clip_loss, "tag": tag, "pair": pair_loss}
 
     def _mfm_loss(self, states: Tensor, clips: Tensor, clip_mask: Tensor) -> Tensor:
         """MFM-NCE: mask ~mfm_ratio of the clip states, rerun the video level, find each masked clip again."""
@@ -452,7 +480,7 @@ class Trainer:
 
 @dataclass
 class _Candidates:
-    """What queries are contrasted with: the batch's clips [B,C,D] (mask [B,C]) and videos [B,D]."""
+    """What queries are contrasted with: the batch's clips [B,C,D] (mask [B,C]) and pooled videos [B,D]."""
 
     clip_mask: Tensor
     clips: Tensor
@@ -538,7 +566,7 @@ def predict(model: KairosModel, data: TrainData, config: TrainConfig) -> Predict
     """VR scores of every query against every video of `data`; SVMR moments in each query's gold video."""
     clips = encode_videos(model, data.videos, config.eval_batch_videos)
     q = model.encode_query(data.queries.text.to(model.device))  # [Q,D]
-    keys = [torch.cat([c, model.segments(c)[0]]) for c in clips]  # clip and segment vectors per video
+    keys = [video_keys(model, c) for c in clips]
     owner = torch.repeat_interleave(torch.arange(len(keys)), torch.tensor([len(k) for k in keys])).to(
         q.device
     )

@@ -12,7 +12,16 @@ from models.data import QueryData, TrainData, VideoData, collate_videos
 from models.encoders import TextFeatures
 from models.model import KairosModel
 from models.registry import create_model
-from models.train import TrainConfig, Trainer, VideoBank, encode_clip_states, predict, retrieval_metrics
+from models.train import (
+    TrainConfig,
+    Trainer,
+    VideoBank,
+    _Candidates,
+    best_key_scores,
+    encode_clip_states,
+    predict,
+    retrieval_metrics,
+)
 
 torch.set_num_threads(1)
 
@@ -92,9 +101,37 @@ def test_training_steps_lower_the_loss() -> None:
     first = trainer.train_epoch()
     for _ in range(5):
         last = trainer.train_epoch()
-    assert set(first) == {"video", "clip", "tag", "pair", "vsm", "mfm", "total"}
+    assert set(first) == {"video", "pool", "clip", "tag", "pair", "vsm", "mfm", "total"}
     assert last["total"] < 0.8 * first["total"]
     assert trainer.state.step == 6 * 4  # one anchor and one hard negative per step
+
+
+def test_a_video_scores_as_its_best_clip_or_segment_and_padding_never_counts() -> None:
+    model = tiny_model()
+    gen = torch.Generator().manual_seed(7)
+    lengths = [5, 2]
+    clips = F.normalize(torch.randn(2, 5, model.config.dim, generator=gen), dim=-1)
+    mask = torch.arange(5)[None, :] < torch.tensor(lengths)[:, None]
+    queries = F.normalize(torch.randn(3, model.config.dim, generator=gen), dim=-1)
+    clips[1, 2:] = 10 * queries[0]  # padding that would win if it counted
+    scores = best_key_scores(model, queries, _Candidates(mask, clips, torch.zeros(2, model.config.dim)))
+    for b, n in enumerate(lengths):
+        segments, ranges = model.segments(clips[b, :n])
+        means = torch.stack([F.normalize(clips[b, s:e].sum(0), dim=0) for s, e in ranges.tolist()])
+        assert torch.allclose(segments, means, atol=1e-6)
+        expected = (queries @ torch.cat([clips[b, :n], means]).t()).amax(dim=1)
+        assert torch.allclose(scores[:, b], expected, atol=1e-6)
+
+
+def test_the_pooled_video_loss_trains_the_pooling_only() -> None:
+    trainer = Trainer(tiny_model(), quiet(vsm=False, mfm=False), tiny_data(0))
+    trainer.model.train()
+    trainer.losses(torch.tensor([0, 1]))["pool"].backward()
+    hero = trainer.model.hero
+    pool_grad = hero.pool_score.weight.grad
+    assert pool_grad is not None and float(pool_grad.abs().sum()) > 0
+    others = [p for name, p in trainer.model.named_parameters() if not name.startswith("hero.pool_score")]
+    assert all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in others)
 
 
 @pytest.mark.parametrize("name", ["mfm", "vsm"])

@@ -174,15 +174,14 @@ def video_keys(model: KairosModel, clips: Tensor) -> Tensor:
     return torch.cat([clips, model.segments(clips)[0]])
 
 
-def best_key_scores(model: KairosModel, queries: Tensor, cand: _Candidates) -> Tensor:
-    """Each query's [Q,D] best similarity among each batch video's keys: [Q,B], the scores VR ranks by."""
-    return torch.stack(
-        [
-            (queries @ video_keys(model, clips[mask]).t()).amax(dim=1)
-            for clips, mask in zip(cand.clips, cand.clip_mask, strict=True)
-        ],
-        dim=1,
-    )
+def batch_keys(model: KairosModel, clips: Tensor, clip_mask: Tensor) -> list[Tensor]:
+    """`video_keys` of each video of a batch, clips [B,C,D] with mask [B,C]; padding clips are left out."""
+    return [video_keys(model, c[m]) for c, m in zip(clips, clip_mask, strict=True)]
+
+
+def best_key_scores(queries: Tensor, keys: Sequence[Tensor]) -> Tensor:
+    """Each query's [Q,D] best similarity among each video's keys: [Q,V], the scores VR ranks by."""
+    return torch.stack([(queries @ k.t()).amax(dim=1) for k in keys], dim=1)
 
 
 def said_vectors(model: KairosModel, batch: VideoBatch) -> Tensor | None:
@@ -236,7 +235,7 @@ class Trainer:
         # clips and queries are shaped by what VR ranks by, a video's best key (`best_key_scores`)
         videos = model.video_vector(clips.detach(), batch.clip_mask)  # [B,D]
         self.bank.update(index.to(self.device), videos)
-        candidates = _Candidates(batch.clip_mask, clips, videos)
+        candidates = _Candidates(batch.clip_mask, clips, videos, batch_keys(model, clips, batch.clip_mask))
         q_index = torch.cat([self.queries_of[i] for i in index.tolist()])
         q = model.encode_query(self.data.queries.select(q_index).text.to(self.device))  # [Q,D]
 
@@ -290,9 +289,9 @@ class Trainer:
         span = queries.span[q_index].to(device)
 
         video_pos = F.one_hot(local, len(cand.videos)).bool()  # [Q,B]
-        extra_rows = None if extra_queries is None else best_key_scores(model, extra_queries, cand)
+        extra_rows = None if extra_queries is None else best_key_scores(extra_queries, cand.keys)
         video_loss = symmetric_nce(
-            best_key_scores(model, q, cand), video_pos, cfg.temperature, extra_rows=extra_rows
+            best_key_scores(q, cand.keys), video_pos, cfg.temperature, extra_rows=extra_rows
         )
         # pooled vectors of detached clips, detached queries: this loss trains the pooling only
         extra_rows = None if extra_queries is None else extra_queries.detach() @ cand.videos.t()
@@ -480,11 +479,13 @@ class Trainer:
 
 @dataclass
 class _Candidates:
-    """What queries are contrasted with: the batch's clips [B,C,D] (mask [B,C]) and pooled videos [B,D]."""
+    """What queries are contrasted with: the batch's clips [B,C,D] (mask [B,C]), pooled videos [B,D] and each
+    video's keys (`batch_keys`, built once per step for the queries and the subtitle pseudo-queries)."""
 
     clip_mask: Tensor
     clips: Tensor
     videos: Tensor
+    keys: list[Tensor]
 
 
 def _members(owner: Tensor, n: int) -> list[Tensor]:

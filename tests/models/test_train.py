@@ -16,7 +16,7 @@ from models.train import (
     TrainConfig,
     Trainer,
     VideoBank,
-    _Candidates,
+    batch_keys,
     best_key_scores,
     encode_clip_states,
     predict,
@@ -114,7 +114,7 @@ def test_a_video_scores_as_its_best_clip_or_segment_and_padding_never_counts() -
     mask = torch.arange(5)[None, :] < torch.tensor(lengths)[:, None]
     queries = F.normalize(torch.randn(3, model.config.dim, generator=gen), dim=-1)
     clips[1, 2:] = 10 * queries[0]  # padding that would win if it counted
-    scores = best_key_scores(model, queries, _Candidates(mask, clips, torch.zeros(2, model.config.dim)))
+    scores = best_key_scores(queries, batch_keys(model, clips, mask))
     for b, n in enumerate(lengths):
         segments, ranges = model.segments(clips[b, :n])
         means = torch.stack([F.normalize(clips[b, s:e].sum(0), dim=0) for s, e in ranges.tolist()])

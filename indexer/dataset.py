@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import random
 import uuid
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -69,8 +70,10 @@ def build_dataset(
     cache_dir: Path | None = None,
     pseudo_queries: bool = True,
     progress: bool = False,
+    query_variants: int = 0,
 ) -> TrainData:
-    """The videos named in `annotations` that decode, their queries and, if asked, subtitle pseudo-queries.
+    """The videos named in `annotations` that decode, their queries and, if asked, subtitle pseudo-queries
+    and up to `query_variants` shorter phrasings of each query (`shorter_phrasings`).
 
     `cache_dir` defaults to `<corpus>/.kairos-cache`. Unreadable videos are skipped with a logged reason and
     their queries dropped.
@@ -113,7 +116,38 @@ def build_dataset(
         [(cue.start, cue.end) for _, cue in lines],
         ["sub"] * len(lines),
     )
-    return TrainData(videos=videos, queries=queries, pseudo=pseudo)
+    shorter = [
+        (text, i) for i, row in enumerate(kept) for text in shorter_phrasings(row["desc"], query_variants)
+    ]
+    variants = _queries(
+        cache,
+        videos,
+        [text for text, _ in shorter],
+        [int(queries.video[i]) for _, i in shorter],
+        [tuple(queries.seconds[i].tolist()) for _, i in shorter],
+        [queries.kind[i] for _, i in shorter],
+    )
+    if not shorter:
+        return TrainData(videos=videos, queries=queries, pseudo=pseudo)
+    source = torch.tensor([i for _, i in shorter], dtype=torch.long)
+    return TrainData(videos=videos, queries=queries, pseudo=pseudo, variants=variants, variant_of=source)
+
+
+def shorter_phrasings(text: str, count: int, max_cut: int = 2) -> list[str]:
+    """Up to `count` distinct copies of `text` with one run of 1 to `max_cut` words cut out, at least two
+    words left: what a user who says less than an annotator would type. Seeded by the text (reproducible)."""
+    words = text.split()
+    rng = random.Random(text)
+    out: list[str] = []
+    for _ in range(4 * count):
+        if len(out) == count or len(words) < 3:
+            break
+        cut = rng.randint(1, min(max_cut, len(words) - 2))
+        start = rng.randrange(len(words) - cut + 1)
+        shorter = " ".join(words[:start] + words[start + cut :])
+        if shorter not in out:
+            out.append(shorter)
+    return out
 
 
 def _queries(

@@ -65,11 +65,17 @@ class QueryData:
 
 @dataclass
 class TrainData:
-    """Videos, the queries that point into them and, for VSM, subtitle lines as pseudo-queries."""
+    """Videos, the queries that point into them and, for VSM, subtitle lines as pseudo-queries.
+
+    `variants` (optional) are shorter phrasings of the queries, each with the video and span of its source
+    query `variant_of` [V]: what the query losses may train on in place of the source (not the warm-up).
+    """
 
     videos: list[VideoData]
     queries: QueryData
     pseudo: QueryData
+    variants: QueryData | None = None
+    variant_of: Tensor | None = None
 
 
 @dataclass
@@ -114,6 +120,30 @@ def collate_videos(videos: Sequence[VideoData], device: torch.device | str) -> V
         sub_tokens=torch.cat(_pad_dim1(sub_tokens, length)).to(device, torch.float32),
         sub_mask=torch.cat(_pad_dim1(sub_mask, length)).to(device),
         clip_mask=clip_mask.to(device),
+    )
+
+
+def text_neighbours(queries: QueryData, k: int, chunk: int = 1024) -> Tensor:
+    """For each query, the k queries [Q,k] whose sentence vectors are nearest to it, other videos' first;
+    where fewer than k queries of other videos exist, the rest are queries of its own video."""
+    pooled = F.normalize(queries.text.pooled.float(), dim=-1)
+    k = min(k, len(pooled))
+    out = []
+    for start in range(0, len(pooled), chunk):
+        sims = pooled[start : start + chunk] @ pooled.t()  # [chunk,Q]
+        same = queries.video[start : start + chunk, None] == queries.video[None, :]
+        out.append(sims.masked_fill(same, -2.0).topk(k, dim=1).indices)
+    return torch.cat(out)
+
+
+def cat_queries(parts: Sequence[QueryData]) -> QueryData:
+    """Concatenate query sets (text features padded to the longest)."""
+    return QueryData(
+        text=cat_text([p.text for p in parts]),
+        video=torch.cat([p.video for p in parts]),
+        span=torch.cat([p.span for p in parts]),
+        seconds=torch.cat([p.seconds for p in parts]),
+        kind=[k for p in parts for k in p.kind],
     )
 
 

@@ -28,7 +28,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from models.checkpoint import load_checkpoint, save_checkpoint
-from models.data import QueryData, TrainData, VideoBatch, VideoData, collate_videos
+from models.data import QueryData, TrainData, VideoBatch, VideoData, cat_queries, collate_videos
 from models.losses import info_nce, mfm_nce, mfm_positions, symmetric_nce, tag_losses
 from models.metrics import moment_recall, video_recall
 from models.model import KairosModel
@@ -54,6 +54,7 @@ class TrainConfig:
     # models.visual_pretrain); 0: none
     visual_pretrain_epochs: int = 0
     visual_pretrain_batch: int = 64
+    visual_pretrain_hard_texts: int = 2  # per query, nearest other-video sentences added as warm-up negatives
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup: float = 0.05  # share of the planned steps with a linear warm-up
@@ -66,6 +67,10 @@ class TrainConfig:
     pair_weight: float = 0.5
     hard_negatives: float = 0.5  # share of each batch filled with the videos closest to the others' queries
     sampled_queries: int = 64  # queries of other videos added as negatives for video → query
+    # shorter phrasings per query made by the dataset (`indexer.dataset.shorter_phrasings`); each step, a
+    # query that has some is replaced by one of them with probability `variant_share`
+    query_variants: int = 3
+    variant_share: float = 0.5
     vsm: bool = True
     vsm_weight: float = 0.5
     vsm_lines: int = 4  # subtitle pseudo-queries per video per step
@@ -203,7 +208,9 @@ class Trainer:
         self.model = model.to(self.device)
         self.data = data
         self.val = val
-        self.targets = Targets.build(data.queries, data.videos)
+        self.queries = data.queries if data.variants is None else cat_queries([data.queries, data.variants])
+        self.phrasings = _phrasings(data)
+        self.targets = Targets.build(self.queries, data.videos)
         self.pseudo_targets = Targets.build(data.pseudo, data.videos)
         self.queries_of = _members(data.queries.video, len(data.videos))
         self.lines_of = _members(data.pseudo.video, len(data.videos))
@@ -236,13 +243,13 @@ class Trainer:
         videos = model.video_vector(clips.detach(), batch.clip_mask)  # [B,D]
         self.bank.update(index.to(self.device), videos)
         candidates = _Candidates(batch.clip_mask, clips, videos, batch_keys(model, clips, batch.clip_mask))
-        q_index = torch.cat([self.queries_of[i] for i in index.tolist()])
-        q = model.encode_query(self.data.queries.select(q_index).text.to(self.device))  # [Q,D]
+        q_index = self._phrased(torch.cat([self.queries_of[i] for i in index.tolist()]))
+        q = model.encode_query(self.queries.select(q_index).text.to(self.device))  # [Q,D]
 
-        others = torch.nonzero(~torch.isin(self.data.queries.video, index)).squeeze(1)
+        others = torch.nonzero(~torch.isin(self.queries.video, index)).squeeze(1)
         sampled = others[torch.randperm(len(others), generator=self.generator)[: cfg.sampled_queries]]
-        extra = model.encode_query(self.data.queries.select(sampled).text.to(self.device))  # [R,D]
-        out = self._query_losses(self.data.queries, self.targets, q_index, q, index, candidates, extra)
+        extra = model.encode_query(self.queries.select(sampled).text.to(self.device))  # [R,D]
+        out = self._query_losses(self.queries, self.targets, q_index, q, index, candidates, extra)
         total = self._weighted(out)
         if cfg.vsm:
             lines = torch.cat(
@@ -258,6 +265,19 @@ class Trainer:
             out["mfm"] = self._mfm_loss(states, context, batch.clip_mask)
             total = total + cfg.mfm_weight * out["mfm"]
         out["total"] = total
+        return out
+
+    def _phrased(self, q_index: Tensor) -> Tensor:
+        """Rows of `self.queries` to train on for the source queries `q_index`: each one, or with probability
+        `variant_share` one of its shorter phrasings at random (where it has any)."""
+        if self.data.variants is None:
+            return q_index
+        swap = torch.rand(len(q_index), generator=self.generator) < self.config.variant_share
+        out = q_index.clone()
+        for row in swap.nonzero().squeeze(1).tolist():
+            options = self.phrasings[int(q_index[row])]
+            if len(options):
+                out[row] = options[int(torch.randint(len(options), (1,), generator=self.generator))]
         return out
 
     def _weighted(self, parts: dict[str, Tensor]) -> Tensor:
@@ -350,7 +370,7 @@ class Trainer:
         if self.n_hard == 0:
             return anchors
         q_index = torch.cat([self.queries_of[i] for i in anchors.tolist()])
-        q = self.model.encode_query(self.data.queries.select(q_index).text.to(self.device))
+        q = self.model.encode_query(self.queries.select(q_index).text.to(self.device))
         return torch.cat([anchors, self.bank.hardest(q, anchors, self.n_hard, self.generator)])
 
     def train_epoch(self) -> dict[str, float]:
@@ -420,6 +440,7 @@ class Trainer:
             lr=cfg.lr,
             generator=self.generator,
             progress=cfg.progress,
+            hard_texts=cfg.visual_pretrain_hard_texts,
         )
         log.info("visual warm-up losses: %s", self.state.visual_pretrain)
 
@@ -486,6 +507,14 @@ class _Candidates:
     clips: Tensor
     videos: Tensor
     keys: list[Tensor]
+
+
+def _phrasings(data: TrainData) -> list[Tensor]:
+    """For each query of `data.queries`, the rows of its shorter phrasings in queries + variants."""
+    if data.variants is None or data.variant_of is None:
+        return [torch.zeros(0, dtype=torch.long)] * len(data.queries)
+    rows = _members(data.variant_of, len(data.queries))
+    return [r + len(data.queries) for r in rows]
 
 
 def _members(owner: Tensor, n: int) -> list[Tensor]:

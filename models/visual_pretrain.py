@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from models.data import TrainData
+from models.data import TrainData, text_neighbours
 from models.losses import symmetric_nce
 from models.model import KairosModel
 
@@ -53,10 +53,12 @@ def pretrain_visual(
     temperature: float = 0.07,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    hard_texts: int = 0,
 ) -> list[float]:
     """Train `model.visual` for `epochs` passes over the visible queries; the mean loss of each epoch.
 
-    `data.videos` must still hold uint8 frames. `progress` shows a bar of the steps.
+    `data.videos` must still hold uint8 frames. `hard_texts`: nearest other-video sentences per query added as
+    negatives (module docstring). `progress` shows a bar of the steps.
     """
     if any(video.frames.dtype != torch.uint8 for video in data.videos):
         raise ValueError("visual pre-training needs decoded frames, not precomputed frame features")
@@ -70,6 +72,7 @@ def pretrain_visual(
     heads = _Projections(model).to(device)
     params = [p for p in model.visual.parameters() if p.requires_grad] + list(heads.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    neighbours = text_neighbours(data.queries, hard_texts) if hard_texts else None
     model.visual.train()
     losses = []
     bar = tqdm(total=epochs * math.ceil(len(queries) / batch), desc="visual warm-up", disable=not progress)
@@ -79,7 +82,8 @@ def pretrain_visual(
             bar.update(1)
             if len(chosen) < 2:
                 continue
-            loss = _step_loss(model, heads, data, chosen, temperature, generator)
+            near = None if neighbours is None else hard_captions(data, neighbours, chosen)
+            loss = _step_loss(model, heads, data, chosen, near, temperature, generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -95,10 +99,12 @@ def _step_loss(
     heads: _Projections,
     data: TrainData,
     chosen: Tensor,
+    near: Tensor | None,
     temperature: float,
     generator: torch.Generator,
 ) -> Tensor:
-    """Symmetric InfoNCE between one random clip inside each chosen query's moment and the query."""
+    """Symmetric InfoNCE between one random clip inside each chosen query's moment and the query; the queries
+    `near` (if any) are extra negatives of the clips."""
     q = data.queries
     clips = []
     for i in chosen.tolist():
@@ -111,13 +117,29 @@ def _step_loss(
     seen = F.normalize(heads.visual(feats), dim=-1)
     sentences = q.text.pooled[chosen].to(model.device).float()  # [B,Dt]
     said = F.normalize(heads.text(sentences), dim=-1)
-    return symmetric_nce(seen @ said.t(), positives(data, chosen).to(model.device), temperature)
+    same = positives(data, chosen).to(model.device)
+    if near is None or not len(near):
+        return symmetric_nce(seen @ said.t(), same, temperature)
+    others = F.normalize(heads.text(q.text.pooled[near].to(model.device).float()), dim=-1)  # [R,256]
+    return symmetric_nce(said @ seen.t(), same.t(), temperature, extra_rows=others @ seen.t())
+
+
+def hard_captions(data: TrainData, neighbours: Tensor, chosen: Tensor) -> Tensor:
+    """The chosen queries' text neighbours ([Q,k] rows of `text_neighbours`) that no chosen query is related
+    to: other videos' sentences nearest to the batch's, as negatives."""
+    near = neighbours[chosen].flatten().unique()
+    return near[~related(data, near, chosen).any(dim=1)]
 
 
 def positives(data: TrainData, chosen: Tensor) -> Tensor:
     """[B,B] True where two chosen queries share their text or their moment (video, overlapping spans)."""
+    return related(data, chosen, chosen)
+
+
+def related(data: TrainData, a: Tensor, b: Tensor) -> Tensor:
+    """[A,B] True where queries a[i] and b[j] share their text or their moment (video, overlapping spans)."""
     q = data.queries
-    sentences = q.text.pooled[chosen].float()
-    video, span = q.video[chosen], q.span[chosen]
-    overlap = (span[:, None, 0] <= span[None, :, 1]) & (span[None, :, 0] <= span[:, None, 1])
-    return (sentences @ sentences.t() > SAME_TEXT) | ((video[:, None] == video[None, :]) & overlap)
+    left, right = q.text.pooled[a].float(), q.text.pooled[b].float()
+    span_a, span_b = q.span[a], q.span[b]
+    overlap = (span_a[:, None, 0] <= span_b[None, :, 1]) & (span_b[None, :, 0] <= span_a[:, None, 1])
+    return (left @ right.t() > SAME_TEXT) | ((q.video[a][:, None] == q.video[b][None, :]) & overlap)

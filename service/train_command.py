@@ -70,7 +70,15 @@ def train(
         net = create_model(ModelConfig.from_dict(read_checkpoint_config(resume)["architecture"]))
     else:
         net = create_model(model)
-    data = build_dataset(corpus, annotations, net, cache, pseudo_queries=vsm, progress=progress)
+    data = build_dataset(
+        corpus,
+        annotations,
+        net,
+        cache,
+        pseudo_queries=vsm,
+        progress=progress,
+        query_variants=config.query_variants,
+    )
     val = None
     if val_annotations is not None:
         val = build_dataset(corpus, val_annotations, net, cache, pseudo_queries=False, progress=progress)

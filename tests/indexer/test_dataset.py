@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import indexer.dataset as dataset
-from indexer.dataset import build_dataset, clip_span, read_annotations
+from indexer.dataset import build_dataset, clip_span, read_annotations, shorter_phrasings
 from indexer.subtitles import read_subtitles
 from indexer.synth import SynthConfig, generate_corpus
 from models.model import KairosModel
@@ -104,6 +104,33 @@ def test_corpus_becomes_tensors_and_the_cache_is_reused(
         assert torch.equal(first.frames, second.frames) and torch.equal(first.sub_tokens, second.sub_tokens)
     assert torch.equal(data.queries.text.tokens, again.queries.text.tokens)
     assert len(list((tmp_path / "frames").glob("*.npz"))) == len(names)
+
+
+def test_shorter_phrasings_cut_one_run_of_words_and_repeat() -> None:
+    text = "a large green hexagon bounces over a grid"
+    words = text.split()
+    variants = shorter_phrasings(text, 3)
+    assert len(variants) == 3 and len(set(variants)) == 3 and variants == shorter_phrasings(text, 3)
+    for variant in variants:
+        kept = variant.split()
+        cut = len(words) - len(kept)
+        assert 1 <= cut <= 2 and any(words[:i] + words[i + cut :] == kept for i in range(len(words)))
+    assert shorter_phrasings("a shape", 3) == [] and shorter_phrasings(text, 0) == []
+
+
+def test_query_variants_keep_their_source_moment(corpus: Path, model: KairosModel, tmp_path: Path) -> None:
+    annotations = corpus / "annotations" / "train.jsonl"
+    data = build_dataset(corpus, annotations, model, cache_dir=tmp_path, query_variants=2)
+    assert data.variants is not None and data.variant_of is not None
+    assert len(data.variants) == len(data.variant_of) > len(data.queries)
+    rows = read_annotations(annotations)
+    for i, source in enumerate(data.variant_of.tolist()):
+        assert int(data.variants.video[i]) == int(data.queries.video[source])
+        assert torch.equal(data.variants.span[i], data.queries.span[source])
+        assert data.variants.kind[i] == data.queries.kind[source]
+    texts = [shorter_phrasings(row["desc"], 2) for row in rows]
+    assert len(data.variants) == sum(len(t) for t in texts)
+    assert build_dataset(corpus, annotations, model, cache_dir=tmp_path).variants is None
 
 
 def test_unreadable_video_is_skipped_with_its_queries(

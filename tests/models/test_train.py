@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,31 @@ def test_a_video_scores_as_its_best_clip_or_segment_and_padding_never_counts() -
         assert torch.allclose(segments, means, atol=1e-6)
         expected = (queries @ torch.cat([clips[b, :n], means]).t()).amax(dim=1)
         assert torch.allclose(scores[:, b], expected, atol=1e-6)
+
+
+def with_variants(data: TrainData) -> TrainData:
+    """Each query gets two 'shorter phrasings': copies of it with other random text features."""
+    gen = torch.Generator().manual_seed(9)
+    source = torch.arange(len(data.queries)).repeat_interleave(2)
+    variants = data.queries.select(source)
+    pooled = F.normalize(torch.randn(variants.text.pooled.shape, generator=gen), dim=-1)
+    variants.text = dataclasses.replace(variants.text, pooled=pooled)
+    return dataclasses.replace(data, variants=variants, variant_of=source)
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_queries_are_swapped_for_their_own_shorter_phrasings(share: float) -> None:
+    data = with_variants(tiny_data(0))
+    trainer = Trainer(tiny_model(), quiet(variant_share=share), data)
+    q_index = torch.arange(len(data.queries))
+    rows = trainer._phrased(q_index)
+    n = len(data.queries)
+    if share == 0.0:
+        assert torch.equal(rows, q_index)
+    else:
+        assert bool((rows >= n).all())
+        assert torch.equal(data.variant_of[rows - n], q_index)  # type: ignore[index]
+    assert torch.isfinite(trainer.losses(torch.tensor([0, 1]))["total"])
 
 
 def test_the_pooled_video_loss_trains_the_pooling_only() -> None:

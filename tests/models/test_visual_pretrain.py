@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from models.data import TrainData
+from models.data import TrainData, text_neighbours
 from models.train import Trainer
-from models.visual_pretrain import positives, pretrain_visual, visual_queries
+from models.visual_pretrain import hard_captions, positives, pretrain_visual, related, visual_queries
 from tests.models.test_train import quiet, tiny_data, tiny_model
 
 
@@ -30,6 +31,33 @@ def test_warm_up_loss_falls() -> None:
     losses = pretrain_visual(model, data, epochs=25, batch=8, lr=3e-3)
     assert len(losses) == 25
     assert sum(losses[-3:]) / 3 < 0.7 * sum(losses[:3]) / 3
+
+
+def test_warm_up_loss_falls_with_hard_captions() -> None:
+    model, data = tiny_model(), _one_colour_per_clip(tiny_data(0, n_videos=4, per_video=6, frames=True))
+    losses = pretrain_visual(model, data, epochs=25, batch=8, lr=3e-3, hard_texts=2)
+    assert sum(losses[-3:]) / 3 < 0.7 * sum(losses[:3]) / 3
+
+
+def test_text_neighbours_are_other_videos_queries_by_cosine() -> None:
+    queries = tiny_data(3, n_videos=3, per_video=4).queries
+    near = text_neighbours(queries, 3)
+    sims = F.normalize(queries.text.pooled, dim=-1) @ F.normalize(queries.text.pooled, dim=-1).t()
+    for i, row in enumerate(near.tolist()):
+        others = [j for j in range(len(queries)) if queries.video[j] != queries.video[i]]
+        assert row == sorted(others, key=lambda j: -float(sims[i, j]))[:3]
+
+
+def test_hard_captions_are_the_nearest_other_sentences_and_never_a_positive() -> None:
+    data = tiny_data(6, n_videos=4, per_video=4)
+    pooled = data.queries.text.pooled
+    pooled[5] = pooled[0]  # query 5 (video 1) says what query 0 (video 0) says: nearest, but a positive
+    neighbours = text_neighbours(data.queries, 2)
+    chosen = torch.tensor([0, 1, 9])
+    near = hard_captions(data, neighbours, chosen)
+    assert 5 in neighbours[0].tolist() and 5 not in near.tolist()
+    assert set(near.tolist()) == set(neighbours[chosen].flatten().tolist()) - {5, *chosen.tolist()}
+    assert not related(data, near, chosen).any()
 
 
 def test_subtitle_only_queries_are_left_out() -> None:

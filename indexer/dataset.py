@@ -119,17 +119,17 @@ def build_dataset(
     shorter = [
         (text, i) for i, row in enumerate(kept) for text in shorter_phrasings(row["desc"], query_variants)
     ]
+    if not shorter:
+        return TrainData(videos=videos, queries=queries, pseudo=pseudo)
+    source = torch.tensor([i for _, i in shorter], dtype=torch.long)
     variants = _queries(
         cache,
         videos,
         [text for text, _ in shorter],
-        [int(queries.video[i]) for _, i in shorter],
-        [tuple(queries.seconds[i].tolist()) for _, i in shorter],
-        [queries.kind[i] for _, i in shorter],
+        queries.video[source].tolist(),
+        [(float(s), float(e)) for s, e in queries.seconds[source].tolist()],
+        [queries.kind[i] for i in source.tolist()],
     )
-    if not shorter:
-        return TrainData(videos=videos, queries=queries, pseudo=pseudo)
-    source = torch.tensor([i for _, i in shorter], dtype=torch.long)
     return TrainData(videos=videos, queries=queries, pseudo=pseudo, variants=variants, variant_of=source)
 
 

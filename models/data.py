@@ -123,19 +123,6 @@ def collate_videos(videos: Sequence[VideoData], device: torch.device | str) -> V
     )
 
 
-def text_neighbours(queries: QueryData, k: int, chunk: int = 1024) -> Tensor:
-    """For each query, the k queries [Q,k] whose sentence vectors are nearest to it, other videos' first;
-    where fewer than k queries of other videos exist, the rest are queries of its own video."""
-    pooled = F.normalize(queries.text.pooled.float(), dim=-1)
-    k = min(k, len(pooled))
-    out = []
-    for start in range(0, len(pooled), chunk):
-        sims = pooled[start : start + chunk] @ pooled.t()  # [chunk,Q]
-        same = queries.video[start : start + chunk, None] == queries.video[None, :]
-        out.append(sims.masked_fill(same, -2.0).topk(k, dim=1).indices)
-    return torch.cat(out)
-
-
 def cat_queries(parts: Sequence[QueryData]) -> QueryData:
     """Concatenate query sets (text features padded to the longest)."""
     return QueryData(

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from models.data import TrainData, text_neighbours
+from models.data import QueryData, TrainData
 from models.losses import symmetric_nce
 from models.model import KairosModel
 
@@ -122,6 +122,19 @@ def _step_loss(
         return symmetric_nce(seen @ said.t(), same, temperature)
     others = F.normalize(heads.text(q.text.pooled[near].to(model.device).float()), dim=-1)  # [R,256]
     return symmetric_nce(said @ seen.t(), same.t(), temperature, extra_rows=others @ seen.t())
+
+
+def text_neighbours(queries: QueryData, k: int, chunk: int = 1024) -> Tensor:
+    """For each query, the k queries [Q,k] whose sentence vectors are nearest to it, other videos' first;
+    where fewer than k queries of other videos exist, the rest are queries of its own video."""
+    pooled = F.normalize(queries.text.pooled.float(), dim=-1)
+    k = min(k, len(pooled))
+    out = []
+    for start in range(0, len(pooled), chunk):
+        sims = pooled[start : start + chunk] @ pooled.t()  # [chunk,Q]
+        same = queries.video[start : start + chunk, None] == queries.video[None, :]
+        out.append(sims.masked_fill(same, -2.0).topk(k, dim=1).indices)
+    return torch.cat(out)
 
 
 def hard_captions(data: TrainData, neighbours: Tensor, chosen: Tensor) -> Tensor:

@@ -9,9 +9,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.data import TrainData, text_neighbours
+from models.data import TrainData
 from models.train import Trainer
-from models.visual_pretrain import hard_captions, positives, pretrain_visual, related, visual_queries
+from models.visual_pretrain import (
+    hard_captions,
+    positives,
+    pretrain_visual,
+    related,
+    text_neighbours,
+    visual_queries,
+)
 from tests.models.test_train import quiet, tiny_data, tiny_model
 
 

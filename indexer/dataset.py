@@ -10,6 +10,7 @@ Spans: start clip = floor(st / clip_seconds), end clip (inclusive) = ceil(ed / c
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -122,14 +123,7 @@ def build_dataset(
     if not shorter:
         return TrainData(videos=videos, queries=queries, pseudo=pseudo)
     source = torch.tensor([i for _, i in shorter], dtype=torch.long)
-    variants = _queries(
-        cache,
-        videos,
-        [text for text, _ in shorter],
-        queries.video[source].tolist(),
-        [(float(s), float(e)) for s, e in queries.seconds[source].tolist()],
-        [queries.kind[i] for i in source.tolist()],
-    )
+    variants = dataclasses.replace(queries.select(source), text=cache.text([text for text, _ in shorter]))
     return TrainData(videos=videos, queries=queries, pseudo=pseudo, variants=variants, variant_of=source)
 
 

@@ -38,24 +38,12 @@ def symmetric_nce(
     temperature: float,
     valid: Tensor | None = None,
     extra_rows: Tensor | None = None,
-    extra_columns: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Mean of InfoNCE query→candidate over `scores` [Q, K] and candidate→query over its transpose.
 
     `extra_rows` [R, K] are scores of sampled negative queries: they only widen the candidate→query side.
-    `extra_columns` (scores [Q, E], valid [Q, E]) are negative candidates: they only widen the query→candidate
-    side.
     """
-    if extra_columns is None:
-        forward = info_nce(scores, positives, temperature, valid)
-    else:
-        more, more_valid = extra_columns
-        forward = info_nce(
-            torch.cat([scores, more], dim=1),
-            torch.cat([positives, torch.zeros_like(more_valid)], dim=1),
-            temperature,
-            torch.cat([torch.ones_like(positives) if valid is None else valid, more_valid], dim=1),
-        )
+    forward = info_nce(scores, positives, temperature, valid)
     back_scores, back_pos = scores, positives
     back_valid = torch.ones_like(positives) if valid is None else valid
     if extra_rows is not None:

@@ -6,11 +6,8 @@ the query ↔ video loss is its best clip or segment, as VR and stage 1 rank it;
 vector has a loss of its own that trains only the pooling (clips and queries detached). Half of each batch
 (`hard_negatives`) are sampled hard negatives: the videos whose vectors, as a bank of detached vectors from
 the last time each video was encoded, best match the other videos' queries. They are encoded afresh with the
-batch. From the second epoch every other training video is a negative too (`bank_negatives`), scored by its
-best key as stored in a `KeyBank` the last time it was encoded: the query → video loss then ranks a query
-against the whole corpus, as VR does. (An early version, training the CNN end to end from scratch, sampled
-bank videos and clips as negatives and its losses climbed; with the CNN warmed up and frozen the keys drift
-slowly.) The text encoder is frozen: its features come precomputed in the data.
+batch: scoring against the stale bank vectors themselves made the losses climb. The text encoder is frozen:
+its features come precomputed in the data.
 """
 
 from __future__ import annotations
@@ -70,9 +67,6 @@ class TrainConfig:
     pair_weight: float = 0.5
     hard_negatives: float = 0.5  # share of each batch filled with the videos closest to the others' queries
     sampled_queries: int = 64  # queries of other videos added as negatives for video → query
-    # from the second epoch, every other training video scored by its stale bank keys (`KeyBank`) is a
-    # negative of the query → video loss of the queries (not of their shorter phrasings)
-    bank_negatives: bool = True
     # shorter phrasings per query made by the dataset (`indexer.dataset.shorter_phrasings`); each step, a
     # query that has some is replaced by one of them with probability `variant_share`
     query_variants: int = 3
@@ -137,38 +131,6 @@ class VideoBank:
     def load(self, tensors: dict[str, Tensor]) -> None:
         self.videos.copy_(tensors["bank.videos"])
         self.seen.copy_(tensors["bank.seen"])
-
-
-class KeyBank:
-    """Detached keys (`video_keys`) of every training video from the last step that encoded it: the query →
-    video loss ranks each query against all of them, as VR ranks it against the whole corpus."""
-
-    def __init__(self, sizes: Sequence[int], dim: int, device: torch.device) -> None:
-        self.keys = torch.zeros(len(sizes), max(sizes, default=1), dim, device=device)  # [V,K,D]
-        self.valid = torch.zeros(len(sizes), max(sizes, default=1), dtype=torch.bool, device=device)  # [V,K]
-
-    def update(self, index: Tensor, keys: Sequence[Tensor]) -> None:
-        """Store the keys [K_i,D] of the videos `index` [B]. Out of place: the step's scores still need the
-        old tensors for their gradients."""
-        stored = torch.zeros(len(keys), *self.keys.shape[1:], device=self.keys.device)  # [B,K,D]
-        valid = torch.zeros(len(keys), self.valid.shape[1], dtype=torch.bool, device=self.valid.device)
-        for row, k in enumerate(keys):
-            stored[row, : len(k)], valid[row, : len(k)] = k.detach(), True
-        self.keys = self.keys.index_copy(0, index.to(self.keys.device), stored)
-        self.valid = self.valid.index_copy(0, index.to(self.valid.device), valid)
-
-    def scores(self, queries: Tensor) -> tuple[Tensor, Tensor]:
-        """Each query's [Q,D] best score among each stored video's keys [Q,V]; which videos are stored [V]."""
-        v, k, d = self.keys.shape
-        sims = (queries @ self.keys.view(v * k, d).t()).view(len(queries), v, k)
-        return sims.masked_fill(~self.valid, float("-inf")).amax(dim=2), self.valid.any(dim=1)
-
-    def tensors(self) -> dict[str, Tensor]:
-        return {"bank.keys": self.keys, "bank.keys_valid": self.valid}
-
-    def load(self, tensors: dict[str, Tensor]) -> None:
-        self.keys.copy_(tensors["bank.keys"])
-        self.valid.copy_(tensors["bank.keys_valid"])
 
 
 @dataclass
@@ -263,8 +225,6 @@ class Trainer:
         )
         self.generator = torch.Generator().manual_seed(config.seed)
         self.bank = VideoBank(len(data.videos), model.config.dim, self.device)
-        sizes = [len(video_keys(model, torch.zeros(v.n_clips, 1))) for v in data.videos]
-        self.key_bank = KeyBank(sizes, model.config.dim, self.device)
         self.state = TrainState()
         self.best_weights: dict[str, Tensor] | None = None
         self.visual_frozen = False
@@ -285,13 +245,11 @@ class Trainer:
         candidates = _Candidates(batch.clip_mask, clips, videos, batch_keys(model, clips, batch.clip_mask))
         q_index = self._phrased(torch.cat([self.queries_of[i] for i in index.tolist()]))
         q = model.encode_query(self.queries.select(q_index).text.to(self.device))  # [Q,D]
-        corpus = self._corpus_negatives(q, q_index, index)
-        self.key_bank.update(index, candidates.keys)
 
         others = torch.nonzero(~torch.isin(self.queries.video, index)).squeeze(1)
         sampled = others[torch.randperm(len(others), generator=self.generator)[: cfg.sampled_queries]]
         extra = model.encode_query(self.queries.select(sampled).text.to(self.device))  # [R,D]
-        out = self._query_losses(self.queries, self.targets, q_index, q, index, candidates, extra, corpus)
+        out = self._query_losses(self.queries, self.targets, q_index, q, index, candidates, extra)
         total = self._weighted(out)
         if cfg.vsm:
             lines = torch.cat(
@@ -308,17 +266,6 @@ class Trainer:
             total = total + cfg.mfm_weight * out["mfm"]
         out["total"] = total
         return out
-
-    def _corpus_negatives(self, q: Tensor, q_index: Tensor, index: Tensor) -> tuple[Tensor, Tensor] | None:
-        """Scores [Q,V] of the queries `q` against every training video's bank keys, and where they count as
-        negatives [Q,V]: stored videos outside the batch `index`, for rows that are not shorter phrasings
-        (one can fit another video). None in the first epoch, while the bank is still filling."""
-        if not self.config.bank_negatives or self.state.epoch == 0:
-            return None
-        scores, stored = self.key_bank.scores(q)
-        stored[index.to(stored.device)] = False
-        source = (q_index < len(self.data.queries)).to(stored.device)
-        return scores, source[:, None] & stored[None, :]
 
     def _phrased(self, q_index: Tensor) -> Tensor:
         """Rows of `self.queries` to train on for the source queries `q_index`: each one, or with probability
@@ -353,10 +300,8 @@ class Trainer:
         video_index: Tensor,
         cand: _Candidates,
         extra_queries: Tensor | None,
-        corpus: tuple[Tensor, Tensor] | None = None,
     ) -> dict[str, Tensor]:
-        """Video NCE (both ways), clip NCE and tag losses of the queries `q_index`, encoded as `q` [Q,D];
-        `corpus`: `_corpus_negatives`."""
+        """Video NCE (both ways), clip NCE and tag losses of the queries `q_index`, encoded as `q` [Q,D]."""
         cfg, model = self.config, self.model
         device = self.device
         owner_video = queries.video[q_index]
@@ -366,11 +311,7 @@ class Trainer:
         video_pos = F.one_hot(local, len(cand.videos)).bool()  # [Q,B]
         extra_rows = None if extra_queries is None else best_key_scores(extra_queries, cand.keys)
         video_loss = symmetric_nce(
-            best_key_scores(q, cand.keys),
-            video_pos,
-            cfg.temperature,
-            extra_rows=extra_rows,
-            extra_columns=corpus,
+            best_key_scores(q, cand.keys), video_pos, cfg.temperature, extra_rows=extra_rows
         )
         # pooled vectors of detached clips, detached queries: this loss trains the pooling only
         extra_rows = None if extra_queries is None else extra_queries.detach() @ cand.videos.t()
@@ -528,7 +469,7 @@ class Trainer:
         """Model checkpoint + trainer state (optimizer, RNGs, memory bank, best weights), no pickle."""
         save_checkpoint(self.model, directory, {"epoch": self.state.epoch, "step": self.state.step})
         tensors, scalars = _flatten_optimizer(self.optimizer.state_dict())
-        tensors |= self.bank.tensors() | self.key_bank.tensors()
+        tensors |= self.bank.tensors()
         tensors["rng.generator"] = self.generator.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
         for key, value in (self.best_weights or {}).items():
@@ -549,7 +490,6 @@ class Trainer:
         state = json.loads((directory / STATE_JSON).read_text())
         self.optimizer.load_state_dict(_unflatten_optimizer(tensors, state.pop("optimizer")))
         self.bank.load(tensors)
-        self.key_bank.load(tensors)
         self.generator.set_state(tensors["rng.generator"].cpu())
         torch.set_rng_state(tensors["rng.torch"].cpu())
         best = {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")}

@@ -58,24 +58,6 @@ def test_symmetric_nce_extra_negative_queries_raise_the_loss() -> None:
     )
 
 
-def test_symmetric_nce_extra_negative_columns_widen_only_the_query_side() -> None:
-    scores = torch.tensor([[0.5, 0.1], [0.0, 0.6]])
-    positives = torch.eye(2, dtype=torch.bool)
-    more = torch.tensor([[0.45, 0.9], [0.7, 0.2]])
-    valid = torch.tensor([[True, False], [True, True]])
-    loss = symmetric_nce(scores, positives, 0.1, extra_columns=(more, valid))
-    # row 0 sees 0.45 but not 0.9 (invalid for it); row 1 sees both; the candidate → query side is unchanged
-    forward = info_nce(
-        torch.tensor([[0.5, 0.1, 0.45, -9.0], [0.0, 0.6, 0.7, 0.2]]),
-        torch.tensor([[True, False, False, False], [False, True, False, False]]),
-        0.1,
-    )
-    backward = info_nce(scores.t(), positives.t(), 0.1)
-    assert float(loss) == pytest.approx(float(forward + backward) / 2, rel=1e-5)
-    none_valid = symmetric_nce(scores, positives, 0.1, extra_columns=(more, torch.zeros_like(valid)))
-    assert float(none_valid) == pytest.approx(float(symmetric_nce(scores, positives, 0.1)), rel=1e-6)
-
-
 def test_soft_cross_entropy_matches_hard_labels_and_masks() -> None:
     logits = torch.tensor([[[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]]])
     targets = F.one_hot(torch.tensor([[0, 1]]), 3).float()

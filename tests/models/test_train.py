@@ -14,7 +14,6 @@ from models.encoders import TextFeatures
 from models.model import KairosModel
 from models.registry import create_model
 from models.train import (
-    KeyBank,
     TrainConfig,
     Trainer,
     VideoBank,
@@ -268,37 +267,6 @@ def test_video_bank_mines_the_hardest_videos_seen() -> None:
     assert bank.hardest(query, torch.tensor([1]), 1, gen).tolist() == [2]  # video 1 is in the batch
     assert bank.hardest(query, torch.tensor([1]), 3, gen).tolist() == [2, 0, 3]
     assert bank.hardest(query, torch.tensor([1]), 9, gen).tolist() == [2, 0, 3, 4]  # never seen: last
-
-
-def test_key_bank_scores_each_stored_video_by_its_best_key() -> None:
-    bank = KeyBank([2, 3, 1], dim=2, device=torch.device("cpu"))
-    gen = torch.Generator().manual_seed(3)
-    keys = [F.normalize(torch.randn(n, 2, generator=gen), dim=-1) for n in (2, 1)]
-    bank.update(torch.tensor([0, 1]), keys)  # video 1 stores 1 of its up to 3 keys
-    queries = F.normalize(torch.randn(4, 2, generator=gen), dim=-1)
-    scores, stored = bank.scores(queries)
-    assert stored.tolist() == [True, True, False]
-    assert torch.allclose(scores[:, :2], best_key_scores(queries, keys), atol=1e-6)
-    assert bool(torch.isinf(scores[:, 2]).all())  # never stored
-    bank.update(torch.tensor([0]), [keys[1]])  # fewer keys than before: the old second key is gone
-    assert torch.allclose(bank.scores(queries)[0][:, 0], (queries @ keys[1].t())[:, 0], atol=1e-6)
-
-
-def test_corpus_negatives_are_the_other_stored_videos_for_queries_not_phrasings() -> None:
-    data = with_variants(tiny_data(0))
-    trainer = Trainer(tiny_model(), quiet(epochs=1), data)
-    q_index = torch.tensor([0, 1, len(data.queries)])  # two queries and a shorter phrasing
-    q = F.normalize(torch.randn(3, trainer.model.config.dim), dim=-1)
-    assert trainer._corpus_negatives(q, q_index, torch.tensor([0, 1])) is None  # first epoch: bank filling
-    trainer.fit()
-    corpus = trainer._corpus_negatives(q, q_index, torch.tensor([0, 1]))
-    assert corpus is not None
-    scores, valid = corpus
-    assert valid.tolist() == [[False, False, True, True]] * 2 + [[False] * 4]
-    assert torch.allclose(scores, trainer.key_bank.scores(q)[0])
-    off = Trainer(tiny_model(), quiet(epochs=1, bank_negatives=False), data)
-    off.fit()
-    assert off._corpus_negatives(q, q_index, torch.tensor([0, 1])) is None
 
 
 def test_clip_states_skip_subtitles_of_silent_clips_without_changing_them() -> None:

@@ -4,10 +4,11 @@ One step takes a few videos with all their queries. Negatives (CBT / Hammer styl
 clips of the batch, plus random queries of other videos for the video → query direction. A video's score in
 the query ↔ video loss is its best clip or segment, as VR and stage 1 rank it; the attention-pooled video
 vector has a loss of its own that trains only the pooling (clips and queries detached). Half of each batch
-(`hard_negatives`) are sampled hard negatives: the videos whose vectors, as a bank of detached vectors from
-the last time each video was encoded, best match the other videos' queries. They are encoded afresh with the
-batch: scoring against the stale bank vectors themselves made the losses climb. The text encoder is frozen:
-its features come precomputed in the data.
+(`hard_negatives`) are sampled hard negatives: the videos whose keys, as a bank (`KeyBank`) of detached keys
+from the last time each video was encoded, best match the other videos' queries. They are encoded afresh with
+the batch: scoring against the stale bank keys themselves made the losses climb (end to end from scratch) or
+held-out VR fall (a warmed-up, frozen CNN). The text encoder is frozen: its features come precomputed in the
+data.
 """
 
 from __future__ import annotations
@@ -103,34 +104,46 @@ class TrainState:
     visual_pretrain: list[float] = field(default_factory=list)  # mean loss of each warm-up epoch
 
 
-class VideoBank:
-    """Detached vectors of every training video from the last step that encoded it, to mine hard negatives."""
+class KeyBank:
+    """Detached keys (`video_keys`) of every training video from the last step that encoded it, to mine hard
+    negatives by what VR ranks by."""
 
-    def __init__(self, n_videos: int, dim: int, device: torch.device) -> None:
-        self.videos = torch.zeros(n_videos, dim, device=device)
-        self.seen = torch.zeros(n_videos, dtype=torch.bool, device=device)
+    def __init__(self, sizes: Sequence[int], dim: int, device: torch.device) -> None:
+        self.keys = torch.zeros(len(sizes), max(sizes, default=1), dim, device=device)  # [V,K,D]
+        self.valid = torch.zeros(len(sizes), max(sizes, default=1), dtype=torch.bool, device=device)  # [V,K]
 
-    def update(self, index: Tensor, videos: Tensor) -> None:
-        """Store the vectors [B,D] of the videos `index` [B]."""
-        self.videos[index] = videos.detach()
-        self.seen[index] = True
+    def update(self, index: Tensor, keys: Sequence[Tensor]) -> None:
+        """Store the keys [K_i,D] of the videos `index` [B]. Out of place: the step's scores still need the
+        old tensors for their gradients."""
+        stored = torch.zeros(len(keys), *self.keys.shape[1:], device=self.keys.device)  # [B,K,D]
+        valid = torch.zeros(len(keys), self.valid.shape[1], dtype=torch.bool, device=self.valid.device)
+        for row, k in enumerate(keys):
+            stored[row, : len(k)], valid[row, : len(k)] = k.detach(), True
+        self.keys = self.keys.index_copy(0, index.to(self.keys.device), stored)
+        self.valid = self.valid.index_copy(0, index.to(self.valid.device), valid)
+
+    def scores(self, queries: Tensor) -> tuple[Tensor, Tensor]:
+        """Each query's [Q,D] best score among each stored video's keys [Q,V]; which videos are stored [V]."""
+        v, k, d = self.keys.shape
+        sims = (queries @ self.keys.view(v * k, d).t()).view(len(queries), v, k)
+        return sims.masked_fill(~self.valid, float("-inf")).amax(dim=2), self.valid.any(dim=1)
 
     def hardest(self, queries: Tensor, exclude: Tensor, k: int, generator: torch.Generator) -> Tensor:
-        """Up to k videos not in `exclude` most similar to any of `queries` [Q,D]; unseen ones rank last,
-        in random order."""
-        pool = torch.nonzero(~torch.isin(torch.arange(len(self.seen)), exclude.cpu())).squeeze(1)
-        pool = pool.to(self.videos.device)
-        similarity = (queries @ self.videos[pool].t()).amax(dim=0)  # [P]
-        unseen = -2.0 - torch.rand(len(pool), generator=generator).to(pool.device)  # below any cosine
-        score = torch.where(self.seen[pool], similarity, unseen)
-        return pool[score.topk(min(k, len(pool))).indices].cpu()
+        """Up to k videos not in `exclude` whose stored keys best match any of `queries` [Q,D]; videos never
+        stored rank last, in random order."""
+        scores, stored = self.scores(queries)
+        unseen = -2.0 - torch.rand(len(stored), generator=generator).to(stored.device)  # below any cosine
+        score = torch.where(stored, scores.amax(dim=0), unseen)
+        score[exclude.to(score.device)] = float("-inf")
+        k = min(k, len(stored) - len(exclude.unique()))
+        return score.topk(k).indices.cpu()
 
     def tensors(self) -> dict[str, Tensor]:
-        return {"bank.videos": self.videos, "bank.seen": self.seen}
+        return {"bank.keys": self.keys, "bank.keys_valid": self.valid}
 
     def load(self, tensors: dict[str, Tensor]) -> None:
-        self.videos.copy_(tensors["bank.videos"])
-        self.seen.copy_(tensors["bank.seen"])
+        self.keys.copy_(tensors["bank.keys"])
+        self.valid.copy_(tensors["bank.keys_valid"])
 
 
 @dataclass
@@ -224,7 +237,8 @@ class Trainer:
             lr=config.lr,
         )
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.bank = VideoBank(len(data.videos), model.config.dim, self.device)
+        sizes = [len(video_keys(model, torch.zeros(v.n_clips, 1))) for v in data.videos]
+        self.bank = KeyBank(sizes, model.config.dim, self.device)
         self.state = TrainState()
         self.best_weights: dict[str, Tensor] | None = None
         self.visual_frozen = False
@@ -241,10 +255,10 @@ class Trainer:
         # the pooled video vector (stage 1's `video` mode) learns how to pool the clips, not to shape them:
         # clips and queries are shaped by what VR ranks by, a video's best key (`best_key_scores`)
         videos = model.video_vector(clips.detach(), batch.clip_mask)  # [B,D]
-        self.bank.update(index.to(self.device), videos)
         candidates = _Candidates(batch.clip_mask, clips, videos, batch_keys(model, clips, batch.clip_mask))
         q_index = self._phrased(torch.cat([self.queries_of[i] for i in index.tolist()]))
         q = model.encode_query(self.queries.select(q_index).text.to(self.device))  # [Q,D]
+        self.bank.update(index, candidates.keys)
 
         others = torch.nonzero(~torch.isin(self.queries.video, index)).squeeze(1)
         sampled = others[torch.randperm(len(others), generator=self.generator)[: cfg.sampled_queries]]

@@ -14,9 +14,9 @@ from models.encoders import TextFeatures
 from models.model import KairosModel
 from models.registry import create_model
 from models.train import (
+    KeyBank,
     TrainConfig,
     Trainer,
-    VideoBank,
     batch_keys,
     best_key_scores,
     encode_clip_states,
@@ -258,15 +258,31 @@ def test_validation_metrics_and_early_stopping() -> None:
     assert set(only_v) == set(metrics)
 
 
-def test_video_bank_mines_the_hardest_videos_seen() -> None:
-    bank = VideoBank(5, dim=2, device=torch.device("cpu"))
-    vectors = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.75], [-1.0, -0.5]])
-    bank.update(torch.arange(4), vectors)
+def test_key_bank_mines_the_videos_whose_keys_best_match() -> None:
+    bank = KeyBank([1, 2, 1, 1, 1], dim=2, device=torch.device("cpu"))
+    keys = [torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0], [1.0, 0.0]])]
+    keys += [torch.tensor([[0.5, 0.75]]), torch.tensor([[-1.0, -0.5]])]
+    bank.update(torch.arange(4), keys)
     query = torch.tensor([[0.0, 1.0]])
     gen = torch.Generator().manual_seed(0)
     assert bank.hardest(query, torch.tensor([1]), 1, gen).tolist() == [2]  # video 1 is in the batch
     assert bank.hardest(query, torch.tensor([1]), 3, gen).tolist() == [2, 0, 3]
-    assert bank.hardest(query, torch.tensor([1]), 9, gen).tolist() == [2, 0, 3, 4]  # never seen: last
+    assert bank.hardest(query, torch.tensor([1]), 9, gen).tolist() == [2, 0, 3, 4]  # never stored: last
+    assert bank.hardest(torch.tensor([[1.0, 0.0]]), torch.tensor([0]), 1, gen).tolist() == [1]  # best key
+
+
+def test_key_bank_scores_each_stored_video_by_its_best_key() -> None:
+    bank = KeyBank([2, 3, 1], dim=2, device=torch.device("cpu"))
+    gen = torch.Generator().manual_seed(3)
+    keys = [F.normalize(torch.randn(n, 2, generator=gen), dim=-1) for n in (2, 1)]
+    bank.update(torch.tensor([0, 1]), keys)  # video 1 stores 1 of its up to 3 keys
+    queries = F.normalize(torch.randn(4, 2, generator=gen), dim=-1)
+    scores, stored = bank.scores(queries)
+    assert stored.tolist() == [True, True, False]
+    assert torch.allclose(scores[:, :2], best_key_scores(queries, keys), atol=1e-6)
+    assert bool(torch.isinf(scores[:, 2]).all())  # never stored
+    bank.update(torch.tensor([0]), [keys[1]])  # fewer keys than before: the old second key is gone
+    assert torch.allclose(bank.scores(queries)[0][:, 0], (queries @ keys[1].t())[:, 0], atol=1e-6)
 
 
 def test_clip_states_skip_subtitles_of_silent_clips_without_changing_them() -> None:

@@ -66,7 +66,7 @@ class TrainConfig:
     clip_weight: float = 1.0
     tag_weight: float = 1.0
     pair_weight: float = 0.5
-    hard_negatives: float = 0.5  # share of each batch filled with the videos closest to the others' queries
+    hard_negatives: float = 0.75  # share of each batch filled with the videos closest to the others' queries
     sampled_queries: int = 64  # queries of other videos added as negatives for video → query
     # shorter phrasings per query made by the dataset (`indexer.dataset.shorter_phrasings`); each step, a
     # query that has some is replaced by one of them with probability `variant_share`
@@ -129,14 +129,19 @@ class KeyBank:
         return sims.masked_fill(~self.valid, float("-inf")).amax(dim=2), self.valid.any(dim=1)
 
     def hardest(self, queries: Tensor, exclude: Tensor, k: int, generator: torch.Generator) -> Tensor:
-        """Up to k videos not in `exclude` whose stored keys best match any of `queries` [Q,D]; videos never
-        stored rank last, in random order."""
-        scores, stored = self.scores(queries)
+        """Up to k videos not in `exclude` whose stored keys best match `queries` [Q,D]: first each query's
+        best video, queries with the closest match first (so that the k videos serve k queries where they
+        can), then the rest by their best match to any query; videos never stored rank last, in random order.
+        """
+        scores, stored = self.scores(queries)  # [Q,V]
         unseen = -2.0 - torch.rand(len(stored), generator=generator).to(stored.device)  # below any cosine
-        score = torch.where(stored, scores.amax(dim=0), unseen)
-        score[exclude.to(score.device)] = float("-inf")
+        scores = torch.where(stored, scores, unseen)
+        scores[:, exclude.to(scores.device)] = float("-inf")
+        best, video = scores.max(dim=1)  # [Q] each
+        first = dict.fromkeys(video[best.argsort(descending=True)].tolist())  # an ordered set
+        rest = [v for v in scores.amax(dim=0).argsort(descending=True).tolist() if v not in first]
         k = min(k, len(stored) - len(exclude.unique()))
-        return score.topk(k).indices.cpu()
+        return torch.tensor([*first, *rest][:k], dtype=torch.long)
 
     def tensors(self) -> dict[str, Tensor]:
         return {"bank.keys": self.keys, "bank.keys_valid": self.valid}

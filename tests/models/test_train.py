@@ -269,6 +269,15 @@ def test_key_bank_mines_the_videos_whose_keys_best_match() -> None:
     assert bank.hardest(query, torch.tensor([1]), 3, gen).tolist() == [2, 0, 3]
     assert bank.hardest(query, torch.tensor([1]), 9, gen).tolist() == [2, 0, 3, 4]  # never stored: last
     assert bank.hardest(torch.tensor([[1.0, 0.0]]), torch.tensor([0]), 1, gen).tolist() == [1]  # best key
+    # each query's best video first: the first query's video 0 (1.0), the second's video 2 (0.8); by best
+    # match to any query alone, video 1 (0.98 for the first query) would take the second place
+    spread = KeyBank([1, 1, 1], dim=2, device=torch.device("cpu"))
+    spread.update(
+        torch.arange(3), [torch.tensor([[1.0, 0.0]]), torch.tensor([[0.98, 0.2]]), torch.tensor([[0.0, 1.0]])]
+    )
+    two = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
+    assert spread.hardest(two, torch.tensor([], dtype=torch.long), 2, gen).tolist() == [0, 2]
+    assert spread.hardest(two, torch.tensor([], dtype=torch.long), 3, gen).tolist() == [0, 2, 1]
 
 
 def test_key_bank_scores_each_stored_video_by_its_best_key() -> None:

@@ -77,12 +77,6 @@ class HierarchicalEncoder(nn.Module):
         self.pool_score = nn.Linear(config.dim, 1)
         self.drop = nn.Dropout(config.dropout)
 
-    def clip_level_parameters(self) -> list[nn.Parameter]:
-        """The parameters `clip_level` uses."""
-        parts: list[nn.Module] = [self.type_emb, self.frame_proj, self.frame_pos, self.sub_proj]
-        parts += [self.clip_blocks, self.clip_ln]
-        return [self.cls, *(p for part in parts for p in part.parameters())]
-
     def clip_level(
         self,
         frame_feats: Tensor,

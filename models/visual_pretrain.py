@@ -1,15 +1,13 @@
 """Visual warm-up: CLIP-style contrastive training of the visual backbone on the annotated moments' frames.
 
 Each step takes a batch of queries and one random clip inside each query's moment. The clip's frames go
-through the backbone and the model's own clip-level transformer (frames only, no subtitle text), which is
-trained with it: a per-frame CNN cannot compare frames, and motion (which way the object went, whether it
-grew, flashed or hopped) is a non-linear comparison across frames that the clip level can learn to make. The
-clip state and the query's frozen sentence vector are each projected to a common space, and the two must
-find each other in the batch (symmetric InfoNCE; queries with the same text are positives of each other).
-The projections are thrown away afterwards. A step encodes one clip per query instead of every frame of a
-few videos, so the backbone gets many more updates per second than end-to-end training gives it.
-Subtitle-only queries (type `t`) are left out: their clips need not show what they say. Queries of the same
-moment (same video, overlapping spans) are positives of each other, as are queries with the same text.
+through the backbone; the frame features, concatenated in order so that motion stays readable, and the
+query's frozen sentence vector are each projected to a common space, and the two must find each other in
+the batch (symmetric InfoNCE; queries with the same text are positives of each other). The projections are
+thrown away afterwards. A step encodes one clip per query instead of every frame of a few videos, so the
+backbone gets many more updates per second than end-to-end training gives it. Subtitle-only queries (type
+`t`) are left out: their clips need not show what they say. Queries of the same moment (same video,
+overlapping spans) are positives of each other, as are queries with the same text.
 """
 
 from __future__ import annotations
@@ -30,12 +28,12 @@ SAME_TEXT = 0.999  # cosine above which two query sentences count as the same te
 
 
 class _Projections(nn.Module):
-    """Throw-away heads that map a clip-level state and a sentence vector into one space."""
+    """Throw-away heads that map a clip's frame features and a sentence vector into one space."""
 
     def __init__(self, model: KairosModel, dim: int = 256) -> None:
         super().__init__()
         cfg = model.config
-        self.visual = nn.Linear(cfg.hidden, dim)
+        self.visual = nn.Linear(cfg.frames_per_clip * cfg.visual_dim, dim)
         self.text = nn.Linear(cfg.text_dim, dim)
 
 
@@ -57,8 +55,7 @@ def pretrain_visual(
     progress: bool = False,
     hard_texts: int = 0,
 ) -> list[float]:
-    """Train `model.visual` and the clip level of `model.hero` for `epochs` passes over the visible queries;
-    the mean loss of each epoch.
+    """Train `model.visual` for `epochs` passes over the visible queries; the mean loss of each epoch.
 
     `data.videos` must still hold uint8 frames. `hard_texts`: nearest other-video sentences per query added as
     negatives (module docstring). `progress` shows a bar of the steps.
@@ -73,11 +70,10 @@ def pretrain_visual(
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     device = model.device
     heads = _Projections(model).to(device)
-    trained = [*model.visual.parameters(), *model.hero.clip_level_parameters()]
-    params = [p for p in trained if p.requires_grad] + list(heads.parameters())
+    params = [p for p in model.visual.parameters() if p.requires_grad] + list(heads.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     neighbours = text_neighbours(data.queries, hard_texts) if hard_texts else None
-    model.train()
+    model.visual.train()
     losses = []
     bar = tqdm(total=epochs * math.ceil(len(queries) / batch), desc="visual warm-up", disable=not progress)
     for _ in range(epochs):
@@ -94,7 +90,7 @@ def pretrain_visual(
             total, steps = total + float(loss.detach()), steps + 1
         losses.append(total / max(steps, 1))
     bar.close()
-    model.eval()
+    model.visual.eval()
     return losses
 
 
@@ -117,9 +113,8 @@ def _step_loss(
         clips.append(data.videos[int(q.video[i])].frames[clip])  # [F,H,W,3]
     frames = torch.stack(clips)  # [B,F,H,W,3]
     b, f = frames.shape[:2]
-    feats = model.encode_frames(frames.flatten(0, 1)).view(b, f, -1)  # [B,F,Dv]
-    states = model.clip_level(feats, torch.ones(b, f, dtype=torch.bool, device=feats.device), None, None)
-    seen = F.normalize(heads.visual(states), dim=-1)  # [B,hidden] -> [B,256]
+    feats = model.encode_frames(frames.flatten(0, 1)).view(b, f * model.config.visual_dim)  # [B,F*Dv]
+    seen = F.normalize(heads.visual(feats), dim=-1)
     sentences = q.text.pooled[chosen].to(model.device).float()  # [B,Dt]
     said = F.normalize(heads.text(sentences), dim=-1)
     same = positives(data, chosen).to(model.device)

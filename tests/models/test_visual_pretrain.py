@@ -74,20 +74,12 @@ def test_subtitle_only_queries_are_left_out() -> None:
     assert len(chosen) < len(data.queries)
 
 
-def test_only_the_backbone_and_the_clip_level_change() -> None:
+def test_only_the_backbone_changes() -> None:
     model, data = tiny_model(), tiny_data(2, n_videos=2, frames=True)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     pretrain_visual(model, data, epochs=1, batch=4)
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
-    clip_level = {"hero.cls", "hero.type_emb.weight", "hero.frame_proj.weight", "hero.frame_proj.bias"}
-    clip_level |= {"hero.frame_pos.weight"} | {
-        k for k in before if k.startswith(("hero.clip_blocks.", "hero.clip_ln."))
-    }
-    assert any(k.startswith("visual.") for k in changed)
-    assert (
-        changed - {k for k in changed if k.startswith("visual.")} == clip_level
-    )  # no subtitles: sub_proj stays
-    assert not model.training
+    assert changed and all(k.startswith("visual.") for k in changed)
 
 
 def test_frame_features_instead_of_frames_are_refused() -> None:

@@ -6,7 +6,11 @@ The clips of a `kairos synth` corpus (default: the model card's held-out corpus)
 from start to end get their frame features from each backbone (the 3 frames concatenated). The event's
 attributes come from the corpus plan (`corpus.json` holds the generator config). A logistic regression per
 attribute is fitted on the clips of 60 % of the videos and scored on the other 40 %; chance is one over the
-attribute's number of values. Writes benchmarks/results/visual_probe.json and .md.
+attribute's number of values. For reference, the action is also read from no learnt feature at all: the
+glimpse's own statistics per frame (centre of the colourful pixels, whether any were seen, how many) and their
+frame-to-frame differences, by gradient-boosted trees and by a logistic regression (`action_from_cues`): how
+much of the motion a non-linear reader finds in the pixels. Writes benchmarks/results/visual_probe.json
+and .md.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from common import RESULTS, checkpoint_args, machine, synth_plans, write_report
 from quality import heldout_corpus
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from torch import Tensor
 
@@ -26,6 +32,7 @@ from indexer.dataset import build_dataset
 from indexer.synth.plan import EventPlan, VideoPlan
 from indexer.synth.queries import event_attributes
 from models.checkpoint import load_checkpoint
+from models.encoders import GLIMPSE_FLOOR, glimpse_centres
 from models.model import KairosModel
 
 ATTRIBUTES = ("colour", "shape", "size", "action", "background")
@@ -66,8 +73,34 @@ def clip_features(model: KairosModel, frames: Tensor, chunk: int = 128) -> Tenso
     )
 
 
+def glimpse_cues(model: KairosModel, frames: Tensor) -> np.ndarray:
+    """uint8 clips [N,F,H,W,3] -> [N, 4F + 4(F-1)]: per frame the glimpse's centre (x, y), whether colour was
+    seen and the colourful pixels' total weight / 100, then the differences of adjacent frames."""
+    n, f = frames.shape[:2]
+    pixels = model.visual.preprocess(frames.flatten(0, 1))  # [N*F,3,h,w] in [-1,1]
+    centres, seen = glimpse_centres(pixels)
+    saturation = (pixels.amax(1, keepdim=True) - pixels.amin(1, keepdim=True)) / 2.0  # [N*F,1,h,w]
+    mass = F.relu(F.avg_pool2d(saturation, 3, 1, 1) - GLIMPSE_FLOOR).flatten(1).sum(1) / 100.0  # as weighted
+    cues = torch.cat([centres, seen[:, None], mass[:, None]], dim=1).view(n, f, 4)
+    return torch.cat([cues.flatten(1), (cues[:, 1:] - cues[:, :-1]).flatten(1)], dim=1).numpy()
+
+
+def action_from_cues(
+    model: KairosModel, frames: Tensor, action: np.ndarray, fit: np.ndarray
+) -> dict[str, float]:
+    """Test accuracy of trees and of a logistic regression reading the action from `glimpse_cues`."""
+    x = glimpse_cues(model, frames)
+    trees = HistGradientBoostingClassifier(max_iter=200, random_state=0).fit(x[fit], action[fit])
+    z = (x - x[fit].mean(0)) / (x[fit].std(0) + 1e-6)
+    linear = LogisticRegression(max_iter=3000).fit(z[fit], action[fit])
+    return {
+        "trees": round(float(trees.score(x[~fit], action[~fit])), 3),
+        "linear": round(float(linear.score(z[~fit], action[~fit])), 3),
+    }
+
+
 def probe(model: KairosModel, corpus: Path, plans: dict[str, VideoPlan]) -> dict[str, Any]:
-    """Test accuracy (and chance) of a linear classifier per attribute."""
+    """Test accuracy (and chance) of a linear classifier per attribute; the action read from the cues."""
     frames, y, owner = one_event_clips(model, corpus, sorted((corpus / "annotations").glob("*.jsonl")), plans)
     model.eval()
     with torch.no_grad():
@@ -83,6 +116,7 @@ def probe(model: KairosModel, corpus: Path, plans: dict[str, VideoPlan]) -> dict
             "accuracy": round(float(classifier.score(x[~fit], y[~fit, k])), 3),
             "chance": round(1 / len(np.unique(y[:, k])), 3),
         }
+    result["action_from_cues"] = action_from_cues(model, frames, y[:, ATTRIBUTES.index("action")], fit)
     return result
 
 
@@ -98,12 +132,15 @@ def main() -> None:
     lines = [
         f"Linear probe on `{corpus}`: test accuracy (chance) per attribute, clips of unseen videos.",
         "",
-        "| checkpoint | clips (fit / test) | " + " | ".join(ATTRIBUTES) + " |",
-        "| --- | ---: |" + " ---: |" * len(ATTRIBUTES),
+        "Last column: the action read from the glimpse's cues alone, no learnt feature (trees / linear).",
+        "",
+        "| checkpoint | clips (fit / test) | " + " | ".join(ATTRIBUTES) + " | action from cues |",
+        "| --- | ---: |" + " ---: |" * len(ATTRIBUTES) + " ---: |",
     ]
     for name, r in results.items():
         cells = " | ".join(f"{r[a]['accuracy']:.3f} ({r[a]['chance']:.3f})" for a in ATTRIBUTES)
-        lines.append(f"| {name} | {r['train_clips']} / {r['test_clips']} | {cells} |")
+        cues = f"{r['action_from_cues']['trees']:.3f} / {r['action_from_cues']['linear']:.3f}"
+        lines.append(f"| {name} | {r['train_clips']} / {r['test_clips']} | {cells} | {cues} |")
     report = {"corpus": str(corpus), "results": results, "machine": machine()}
     write_report(args.out, report, "\n".join(lines) + "\n")
 

@@ -3,12 +3,12 @@
 One step takes a few videos with all their queries. Negatives (CBT / Hammer style) are the other videos and
 clips of the batch, plus random queries of other videos for the video → query direction. A video's score in
 the query ↔ video loss is its best clip or segment, as VR and stage 1 rank it; the attention-pooled video
-vector has a loss of its own that trains only the pooling (clips and queries detached). Half of each batch
-(`hard_negatives`) are sampled hard negatives: the videos whose keys, as a bank (`KeyBank`) of detached keys
-from the last time each video was encoded, best match the other videos' queries. They are encoded afresh with
-the batch: scoring against the stale bank keys themselves made the losses climb (end to end from scratch) or
-held-out VR fall (a warmed-up, frozen CNN). The text encoder is frozen: its features come precomputed in the
-data.
+vector has a loss of its own that trains only the pooling (clips and queries detached). Three quarters of
+each batch (`hard_negatives`) are hard negatives: the videos whose keys, as a bank (`KeyBank`) of detached
+keys from the last time each video was encoded, best match the other videos' queries, each query's best video
+first. They are encoded afresh with the batch: scoring against the stale bank keys themselves made the losses
+climb (end to end from scratch) or held-out VR fall (a warmed-up, frozen CNN). The text encoder is frozen:
+its features come precomputed in the data.
 """
 
 from __future__ import annotations
@@ -113,14 +113,11 @@ class KeyBank:
         self.valid = torch.zeros(len(sizes), max(sizes, default=1), dtype=torch.bool, device=device)  # [V,K]
 
     def update(self, index: Tensor, keys: Sequence[Tensor]) -> None:
-        """Store the keys [K_i,D] of the videos `index` [B]. Out of place: the step's scores still need the
-        old tensors for their gradients."""
-        stored = torch.zeros(len(keys), *self.keys.shape[1:], device=self.keys.device)  # [B,K,D]
-        valid = torch.zeros(len(keys), self.valid.shape[1], dtype=torch.bool, device=self.valid.device)
-        for row, k in enumerate(keys):
-            stored[row, : len(k)], valid[row, : len(k)] = k.detach(), True
-        self.keys = self.keys.index_copy(0, index.to(self.keys.device), stored)
-        self.valid = self.valid.index_copy(0, index.to(self.valid.device), valid)
+        """Store the keys [K_i,D] of the videos `index` [B]."""
+        for i, k in zip(index.tolist(), keys, strict=True):
+            self.keys[i, : len(k)] = k.detach()
+            self.valid[i] = False
+            self.valid[i, : len(k)] = True
 
     def scores(self, queries: Tensor) -> tuple[Tensor, Tensor]:
         """Each query's [Q,D] best score among each stored video's keys [Q,V]; which videos are stored [V]."""

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from common import RESULTS, checkpoint_args, machine, synth_plans, write_report
 from quality import heldout_corpus
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -32,7 +31,7 @@ from indexer.dataset import build_dataset
 from indexer.synth.plan import EventPlan, VideoPlan
 from indexer.synth.queries import event_attributes
 from models.checkpoint import load_checkpoint
-from models.encoders import GLIMPSE_FLOOR, glimpse_centres
+from models.encoders import colour_weight, glimpse_centres
 from models.model import KairosModel
 
 ATTRIBUTES = ("colour", "shape", "size", "action", "background")
@@ -79,8 +78,7 @@ def glimpse_cues(model: KairosModel, frames: Tensor) -> np.ndarray:
     n, f = frames.shape[:2]
     pixels = model.visual.preprocess(frames.flatten(0, 1))  # [N*F,3,h,w] in [-1,1]
     centres, seen = glimpse_centres(pixels)
-    saturation = (pixels.amax(1, keepdim=True) - pixels.amin(1, keepdim=True)) / 2.0  # [N*F,1,h,w]
-    mass = F.relu(F.avg_pool2d(saturation, 3, 1, 1) - GLIMPSE_FLOOR).flatten(1).sum(1) / 100.0  # as weighted
+    mass = colour_weight(pixels).sum(dim=(1, 2)) / 100.0  # [N*F]
     cues = torch.cat([centres, seen[:, None], mass[:, None]], dim=1).view(n, f, 4)
     return torch.cat([cues.flatten(1), (cues[:, 1:] - cues[:, :-1]).flatten(1)], dim=1).numpy()
 

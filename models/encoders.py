@@ -180,16 +180,22 @@ class CNNBackbone(VisualBackbone):
         return self.head(torch.cat(features, dim=1))  # -> [N,Dv]
 
 
+def colour_weight(pixels: Tensor) -> Tensor:
+    """[N,3,H,W] in [-1,1] -> [N,H,W]: each pixel's saturation (max - min over RGB, in [0,1], averaged over
+    3x3) above `GLIMPSE_FLOOR`, so greys weigh nothing."""
+    with torch.no_grad():
+        saturation = (pixels.amax(1, keepdim=True) - pixels.amin(1, keepdim=True)) / 2.0  # [N,1,H,W]
+        return F.relu(F.avg_pool2d(saturation, 3, 1, 1) - GLIMPSE_FLOOR)[:, 0]
+
+
 def glimpse_centres(pixels: Tensor) -> tuple[Tensor, Tensor]:
     """[N,3,H,W] in [-1,1] -> centres [N,2] (x, y) in [-1,1] and seen [N] (1.0 where colour was found).
 
-    A centre is the mean position of the colourful pixels: a pixel weighs its saturation (max - min over
-    RGB, in [0,1], averaged over 3x3) above `GLIMPSE_FLOOR`, so greys weigh nothing. A frame with no
+    A centre is the mean position of the colourful pixels, each weighed by `colour_weight`. A frame with no
     colourful pixel gets the frame's centre and seen 0.
     """
     with torch.no_grad():
-        saturation = (pixels.amax(1, keepdim=True) - pixels.amin(1, keepdim=True)) / 2.0  # [N,1,H,W]
-        weight = F.relu(F.avg_pool2d(saturation, 3, 1, 1) - GLIMPSE_FLOOR)[:, 0]  # [N,H,W]
+        weight = colour_weight(pixels)  # [N,H,W]
         h, w = weight.shape[-2:]
         total = weight.sum(dim=(1, 2))  # [N]
         ys = torch.linspace(-1.0, 1.0, h, device=pixels.device).view(1, h, 1)

@@ -31,7 +31,7 @@ from indexer.dataset import build_dataset
 from indexer.synth.plan import EventPlan, VideoPlan
 from indexer.synth.queries import event_attributes
 from models.checkpoint import load_checkpoint
-from models.encoders import colour_weight, glimpse_centres
+from models.encoders import CUES, frame_cues
 from models.model import KairosModel
 
 ATTRIBUTES = ("colour", "shape", "size", "action", "background")
@@ -77,9 +77,7 @@ def glimpse_cues(model: KairosModel, frames: Tensor) -> np.ndarray:
     seen and the colourful pixels' total weight / 100, then the differences of adjacent frames."""
     n, f = frames.shape[:2]
     pixels = model.visual.preprocess(frames.flatten(0, 1))  # [N*F,3,h,w] in [-1,1]
-    centres, seen = glimpse_centres(pixels)
-    mass = colour_weight(pixels).sum(dim=(1, 2)) / 100.0  # [N*F]
-    cues = torch.cat([centres, seen[:, None], mass[:, None]], dim=1).view(n, f, 4)
+    cues = frame_cues(pixels).view(n, f, CUES)
     return torch.cat([cues.flatten(1), (cues[:, 1:] - cues[:, :-1]).flatten(1)], dim=1).numpy()
 
 

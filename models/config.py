@@ -12,7 +12,7 @@ from typing import Any
 _NOT_ARCHITECTURE = ("name", "dropout")
 # Fields added after models were bundled, left out of `config_hash()` at these values (what those models
 # compute), so the hashes of older checkpoints, and the snapshots keyed by them, stay valid.
-_LATER_DEFAULTS: dict[str, Any] = {"cnn_glimpse": False}
+_LATER_DEFAULTS: dict[str, Any] = {"cnn_glimpse": False, "motion_cues": False}
 
 # CLIPVisionConfig fields that fix the shape of a CLIP vision tower (what `clip_vision` records).
 CLIP_SHAPE_KEYS = (
@@ -39,8 +39,10 @@ class ModelConfig:
     `subtitle_skip` adds to each clip vector the query encoder's vector of the clip's own subtitle text (a
     learnt gate scales it), so what is said reaches the joint space unchanged by the fusion transformers.
     `head_hidden` is the moment head's width (None: `hidden`). `cnn_glimpse` adds a glimpse branch to the
-    built-in CNN (see `models.encoders.CNNBackbone`). All three default to what models trained before they
-    existed compute, so their checkpoints load unchanged.
+    built-in CNN (see `models.encoders.CNNBackbone`); `motion_cues` (needs it) also passes each frame's raw
+    glimpse cues to the clip level, where a small MLP reads them across the clip's frames
+    (`models.hero.MotionReader`). All four default to what models trained before they existed compute, so
+    their checkpoints load unchanged.
     """
 
     name: str = "kairos-small"
@@ -69,6 +71,7 @@ class ModelConfig:
     subtitle_skip: bool = False
     head_hidden: int | None = None
     cnn_glimpse: bool = False
+    motion_cues: bool = False
 
     def __post_init__(self) -> None:
         if self.visual != "cnn" and not (self.visual.startswith("clip:") and len(self.visual) > 5):
@@ -85,6 +88,8 @@ class ModelConfig:
         for key in sizes:
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}={getattr(self, key)} must be positive")
+        if self.motion_cues and not (self.visual == "cnn" and self.cnn_glimpse):
+            raise ValueError("motion_cues needs the built-in CNN with its glimpse: visual 'cnn', cnn_glimpse")
         if self.head_hidden is not None and self.head_hidden < 1:
             raise ValueError(f"head_hidden={self.head_hidden} must be positive")
 

@@ -20,6 +20,7 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 GLIMPSE = 40  # pixels: side of the CNN's glimpse window (the largest object is ~29 px wide at 128x96)
 GLIMPSE_FLOOR = 0.2  # saturation under which a pixel counts as grey (the synthetic corpus' noise)
+CUES = 4  # numbers per frame from `frame_cues`
 
 
 @dataclass
@@ -132,15 +133,18 @@ class CNNBackbone(VisualBackbone):
     Two coordinate channels are appended to the image and the final 6x8 map is flattened (not pooled), so
     where an object is survives into the feature: "moving left" vs "moving right" is read across frames.
     With `cnn_glimpse`, a second small CNN also reads a `GLIMPSE` x `GLIMPSE` crop centred where the frame
-    is most colourful (`glimpse_centres`), at full resolution: the object's shape then lands in the same
+    is most colourful (`frame_cues`), at full resolution: the object's shape then lands in the same
     place of that CNN's input wherever it is on screen, so it needs no position-invariant filters to be read.
-    The crop's centre and whether any colour was seen join the features too.
+    The crop's centre and whether any colour was seen join the features too. With `motion_cues` the last
+    `CUES` numbers of each frame's features are its raw `frame_cues`, for the clip level's motion reader
+    (`models.hero.MotionReader`) to compare across frames.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.size = (config.frame_height, config.frame_width)
         self.out_dim = config.visual_dim
+        self.motion_cues = config.motion_cues
         widths = [5, 32, 64, 128, 128]  # 3 colour + 2 coordinate channels in
         layers: list[nn.Module] = []
         for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
@@ -159,7 +163,8 @@ class CNNBackbone(VisualBackbone):
             )
             side = _strided(GLIMPSE, 3)
             features += 32 * side * side + 3  # + the glimpse's centre and whether it saw colour
-        self.head = nn.Sequential(nn.Linear(features, config.visual_dim), nn.LayerNorm(config.visual_dim))
+        learnt = config.visual_dim - (CUES if config.motion_cues else 0)
+        self.head = nn.Sequential(nn.Linear(features, learnt), nn.LayerNorm(learnt))
 
     def preprocess(self, frames: Tensor) -> Tensor:
         """uint8 [N,H,W,3] -> float [N,3,h,w] in [-1,1], resized to the model size if it differs."""
@@ -173,11 +178,12 @@ class CNNBackbone(VisualBackbone):
         ys = torch.linspace(-1.0, 1.0, h, device=pixels.device).view(1, 1, h, 1).expand(n, 1, h, w)
         xs = torch.linspace(-1.0, 1.0, w, device=pixels.device).view(1, 1, 1, w).expand(n, 1, h, w)
         x = self.convs(torch.cat([pixels, xs, ys], dim=1))  # [N,5,H,W] -> [N,32,h',w']
-        features = [x.flatten(1)]  # [N,32*h'*w']
-        if self.glimpse is not None:
-            centres, seen = glimpse_centres(pixels)
-            features += [self.glimpse(crop(pixels, centres, GLIMPSE)).flatten(1), centres, seen[:, None]]
-        return self.head(torch.cat(features, dim=1))  # -> [N,Dv]
+        if self.glimpse is None:
+            return self.head(x.flatten(1))  # [N,32*h'*w'] -> [N,Dv]
+        cues = frame_cues(pixels)  # [N,CUES]
+        glimpsed = self.glimpse(crop(pixels, cues[:, :2], GLIMPSE)).flatten(1)
+        out = self.head(torch.cat([x.flatten(1), glimpsed, cues[:, :3]], dim=1))  # [N,Dv] (motion: Dv-CUES)
+        return torch.cat([out, cues], dim=1) if self.motion_cues else out
 
 
 def colour_weight(pixels: Tensor) -> Tensor:
@@ -188,11 +194,12 @@ def colour_weight(pixels: Tensor) -> Tensor:
         return F.relu(F.avg_pool2d(saturation, 3, 1, 1) - GLIMPSE_FLOOR)[:, 0]
 
 
-def glimpse_centres(pixels: Tensor) -> tuple[Tensor, Tensor]:
-    """[N,3,H,W] in [-1,1] -> centres [N,2] (x, y) in [-1,1] and seen [N] (1.0 where colour was found).
+def frame_cues(pixels: Tensor) -> Tensor:
+    """[N,3,H,W] in [-1,1] -> [N, CUES]: where the colour is (x, y in [-1,1]), whether any was seen (1.0 or
+    0.0) and how much (the total `colour_weight` / 100).
 
-    A centre is the mean position of the colourful pixels, each weighed by `colour_weight`. A frame with no
-    colourful pixel gets the frame's centre and seen 0.
+    The place is the mean position of the colourful pixels, each weighed by `colour_weight`; it centres the
+    CNN's glimpse. A frame with no colourful pixel gets the frame's centre and seen 0.
     """
     with torch.no_grad():
         weight = colour_weight(pixels)  # [N,H,W]
@@ -202,7 +209,8 @@ def glimpse_centres(pixels: Tensor) -> tuple[Tensor, Tensor]:
         xs = torch.linspace(-1.0, 1.0, w, device=pixels.device).view(1, 1, w)
         centre = torch.stack([(weight * xs).sum(dim=(1, 2)), (weight * ys).sum(dim=(1, 2))], dim=1)
         seen = total > 1e-3
-        return torch.where(seen[:, None], centre / total.clamp(min=1e-6)[:, None], 0.0), seen.to(pixels.dtype)
+        centre = torch.where(seen[:, None], centre / total.clamp(min=1e-6)[:, None], 0.0)
+        return torch.cat([centre, seen[:, None].to(pixels.dtype), total[:, None] / 100.0], dim=1)
 
 
 def crop(pixels: Tensor, centres: Tensor, side: int) -> Tensor:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.config import ModelConfig
-from models.encoders import TextFeatures
+from models.encoders import CUES, TextFeatures
 
 
 class Block(nn.Module):
@@ -46,6 +46,35 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
+class MotionReader(nn.Module):
+    """What one clip's frames do, read from their raw glimpse cues (`models.encoders.frame_cues`).
+
+    Each frame's cues (where the colour is, whether it is seen, how much) and their changes from frame to
+    frame go through an MLP, non-linear across frames, to one vector [N,hidden] added to the clip's CLS token.
+    Masked frames (a video's last, short clip) count as zeros and so do changes to or from them.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.frames = config.frames_per_clip
+        width = CUES * (2 * self.frames - 1)
+        self.mlp = nn.Sequential(
+            nn.Linear(width, config.hidden),
+            nn.GELU(),
+            nn.Linear(config.hidden, config.hidden),
+            nn.GELU(),
+            nn.Linear(config.hidden, config.hidden),
+        )
+
+    def forward(self, frame_feats: Tensor, frame_mask: Tensor) -> Tensor:
+        """Frame features [N,F,Dv] whose last `CUES` numbers are cues, mask [N,F] -> [N,hidden]."""
+        pad = self.frames - frame_feats.shape[1]
+        mask = F.pad(frame_mask.bool(), (0, pad))[..., None]  # [N,frames,1]
+        cues = F.pad(frame_feats[..., -CUES:], (0, 0, 0, pad)) * mask  # [N,frames,CUES]
+        steps = (cues[:, 1:] - cues[:, :-1]) * (mask[:, 1:] & mask[:, :-1])  # [N,frames-1,CUES]
+        return self.mlp(torch.cat([cues.flatten(1), steps.flatten(1)], dim=1))
+
+
 def _valid_lengths(mask: Tensor) -> Tensor:
     """Index of the last True + 1 per row of a [B,C] mask (padding is expected at the end)."""
     positions = torch.arange(1, mask.shape[1] + 1, device=mask.device)
@@ -67,6 +96,7 @@ class HierarchicalEncoder(nn.Module):
         self.sub_proj = nn.Linear(config.text_dim, h)
         self.clip_blocks = nn.ModuleList(Block(config) for _ in range(config.clip_layers))
         self.clip_ln = nn.LayerNorm(h)
+        self.motion = MotionReader(config) if config.motion_cues else None
         # what masked frame/clip modelling puts in place of a clip state before the video level
         self.mask_embedding = nn.Parameter(0.02 * torch.randn(h))
         # video level: positions relative within a window of `window` clips
@@ -87,12 +117,15 @@ class HierarchicalEncoder(nn.Module):
         """Frames [N,F,Dv] + mask [N,F], subtitle tokens [N,L,Dt] + mask [N,L] -> clip states [N,hidden].
 
         Subtitle tokens beyond `max_sub_tokens` are dropped; they are ignored when `use_subtitles` is False.
+        With `motion_cues`, the `MotionReader`'s vector of the frames is added to the CLS token.
         """
         n, f, _ = frame_feats.shape
         if f > self.config.frames_per_clip:
             raise ValueError(f"{f} frames per clip, more than frames_per_clip={self.config.frames_per_clip}")
         types = self.type_emb.weight
         cls = (self.cls + types[0]).expand(n, 1, -1)  # [N,1,H]
+        if self.motion is not None:
+            cls = cls + self.motion(frame_feats, frame_mask)[:, None]
         frames = self.frame_proj(frame_feats) + self.frame_pos.weight[:f] + types[1]  # [N,F,H]
         parts, masks = [cls, frames], [frame_mask.new_ones(n, 1), frame_mask]
         if self.config.use_subtitles and sub_tokens is not None and sub_mask is not None:

@@ -4,10 +4,11 @@ Each step takes a batch of queries and one random clip inside each query's momen
 through the backbone; the frame features, concatenated in order so that motion stays readable, and the
 query's frozen sentence vector are each projected to a common space, and the two must find each other in
 the batch (symmetric InfoNCE; queries with the same text are positives of each other). The projections are
-thrown away afterwards. A step encodes one clip per query instead of every frame of a few videos, so the
-backbone gets many more updates per second than end-to-end training gives it. Subtitle-only queries (type
-`t`) are left out: their clips need not show what they say. Queries of the same moment (same video,
-overlapping spans) are positives of each other, as are queries with the same text.
+thrown away afterwards. With `motion_cues` the clip level's motion reader is trained here too: its vector of
+the frames, projected, is added to theirs. A step encodes one clip per query instead of every frame of a few
+videos, so the backbone gets many more updates per second than end-to-end training gives it. Subtitle-only
+queries (type `t`) are left out: their clips need not show what they say. Queries of the same moment (same
+video, overlapping spans) are positives of each other, as are queries with the same text.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class _Projections(nn.Module):
         super().__init__()
         cfg = model.config
         self.visual = nn.Linear(cfg.frames_per_clip * cfg.visual_dim, dim)
+        self.motion = nn.Linear(cfg.hidden, dim) if model.hero.motion is not None else None
         self.text = nn.Linear(cfg.text_dim, dim)
 
 
@@ -70,7 +72,8 @@ def pretrain_visual(
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     device = model.device
     heads = _Projections(model).to(device)
-    params = [p for p in model.visual.parameters() if p.requires_grad] + list(heads.parameters())
+    motion = [] if model.hero.motion is None else list(model.hero.motion.parameters())
+    params = [p for p in model.visual.parameters() if p.requires_grad] + motion + list(heads.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     neighbours = text_neighbours(data.queries, hard_texts) if hard_texts else None
     model.visual.train()
@@ -113,8 +116,11 @@ def _step_loss(
         clips.append(data.videos[int(q.video[i])].frames[clip])  # [F,H,W,3]
     frames = torch.stack(clips)  # [B,F,H,W,3]
     b, f = frames.shape[:2]
-    feats = model.encode_frames(frames.flatten(0, 1)).view(b, f * model.config.visual_dim)  # [B,F*Dv]
-    seen = F.normalize(heads.visual(feats), dim=-1)
+    feats = model.encode_frames(frames.flatten(0, 1)).view(b, f, -1)  # [B,F,Dv]
+    seen = heads.visual(feats.flatten(1))  # [B,F*Dv] -> [B,256]
+    if heads.motion is not None and model.hero.motion is not None:
+        seen = seen + heads.motion(model.hero.motion(feats, feats.new_ones(b, f, dtype=torch.bool)))
+    seen = F.normalize(seen, dim=-1)
     sentences = q.text.pooled[chosen].to(model.device).float()  # [B,Dt]
     said = F.normalize(heads.text(sentences), dim=-1)
     same = positives(data, chosen).to(model.device)

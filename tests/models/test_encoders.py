@@ -12,13 +12,14 @@ from transformers import CLIPVisionModel
 
 from models.config import ModelConfig
 from models.encoders import (
+    CUES,
     GLIMPSE,
     CLIPBackbone,
     CNNBackbone,
     TextEncoder,
     build_visual,
     crop,
-    glimpse_centres,
+    frame_cues,
 )
 from models.registry import create_model, get_config
 from tests.factories import tiny_clip_dir
@@ -81,13 +82,15 @@ def test_cnn_shape_size_and_spatial_sensitivity() -> None:
     assert float(F.cosine_similarity(feats[0], feats[1], dim=0)) < 0.99
 
 
-def test_glimpse_centres_on_the_colourful_pixels() -> None:
+def test_frame_cues_find_the_colourful_pixels() -> None:
     pixels = torch.zeros(3, 3, 96, 128)  # mid grey: no colour
     pixels[0, :, 10:20, 100:110] = torch.tensor([1.0, -1.0, -1.0]).view(3, 1, 1)  # a red square, top right
     pixels[1] += 0.05 * torch.randn(3, 96, 128)  # grey noise only
-    pixels[2, :, 60:70, 20:30] = torch.tensor([-1.0, -1.0, 1.0]).view(3, 1, 1)  # a blue square, bottom left
-    centres, seen = glimpse_centres(pixels)
-    assert seen.tolist() == [1.0, 0.0, 1.0]
+    pixels[2, :, 60:80, 20:40] = torch.tensor([-1.0, -1.0, 1.0]).view(3, 1, 1)  # a blue square, bottom left
+    cues = frame_cues(pixels)
+    centres, seen, mass = cues[:, :2], cues[:, 2], cues[:, 3]
+    assert cues.shape == (3, CUES) and seen.tolist() == [1.0, 0.0, 1.0]
+    assert mass[1] == 0.0 and 3.5 < float(mass[2] / mass[0]) < 4.5  # 4 times the area
     x, y = (104.5 / 127) * 2 - 1, (14.5 / 95) * 2 - 1  # the red square's middle pixel, in [-1, 1]
     torch.testing.assert_close(centres[0], torch.tensor([x, y]), atol=0.02, rtol=0)
     torch.testing.assert_close(centres[1], torch.zeros(2))  # no colour: the frame's centre
@@ -113,11 +116,29 @@ def test_cnn_glimpse_adds_a_branch_that_sees_the_object_in_its_middle() -> None:
     frames[:, 30:50, 50:70] = torch.tensor([255, 0, 0], dtype=torch.uint8)
     with torch.no_grad():
         feats = cnn.encode(frames)
-        window = crop(cnn.preprocess(frames), glimpse_centres(cnn.preprocess(frames))[0], GLIMPSE)
+        window = crop(cnn.preprocess(frames), frame_cues(cnn.preprocess(frames))[:, :2], GLIMPSE)
     assert feats.shape == (2, config.visual_dim)
     assert window.shape == (2, 3, GLIMPSE, GLIMPSE)
     red = window[0, 0] > 0.8
     assert red[10:30, 10:30].all() and not red[:, :9].any()  # the 20 px square sits in the middle
+
+
+def test_cnn_motion_cues_end_each_frame_feature_with_its_raw_cues() -> None:
+    torch.manual_seed(0)
+    config = ModelConfig(cnn_glimpse=True, motion_cues=True)
+    cnn = build_visual("cnn", config).eval()
+    frames = torch.full((2, 96, 128, 3), 128, dtype=torch.uint8)
+    frames[0, 30:50, 50:70] = torch.tensor([255, 0, 0], dtype=torch.uint8)
+    with torch.no_grad():
+        feats = cnn.encode(frames)
+    assert feats.shape == (2, config.visual_dim)
+    torch.testing.assert_close(feats[:, -CUES:], frame_cues(cnn.preprocess(frames)))
+    assert feats[0, -2] == 1.0 and feats[1, -2] == 0.0  # seen: the red square, then nothing
+
+
+def test_motion_cues_need_the_cnn_glimpse() -> None:
+    with pytest.raises(ValueError, match="motion_cues needs"):
+        ModelConfig(motion_cues=True)
 
 
 def test_unknown_visual_spec() -> None:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from models.config import ModelConfig
-from models.encoders import TextFeatures
+from models.encoders import CUES, TextFeatures
 from models.model import KairosModel
 from models.registry import create_model, get_config
 
@@ -186,18 +186,40 @@ def test_config_json_round_trip_and_hash() -> None:
     assert ModelConfig.from_json(config.to_json()) == config
     assert dataclasses.replace(config, name="other", dropout=0.3).config_hash() == config.config_hash()
     assert dataclasses.replace(config, window=32).config_hash() != config.config_hash()
-    flipped = dataclasses.replace(config, cnn_glimpse=not config.cnn_glimpse)
+    flipped = dataclasses.replace(config, motion_cues=not config.motion_cues)
     assert flipped.config_hash() != config.config_hash()
 
 
 def test_fields_added_later_keep_older_hashes() -> None:
-    """A config without `cnn_glimpse` (as written before it existed) hashes as it did then."""
+    """A config without `cnn_glimpse` and `motion_cues` (as written before they existed) hashes as it did."""
     old = get_config("kairos-small").to_dict()
-    old.pop("cnn_glimpse")
+    old.pop("cnn_glimpse"), old.pop("motion_cues")
     before = ModelConfig.from_dict(old | {"cnn_glimpse": False})
-    fields = {k: v for k, v in before.to_dict().items() if k not in ("name", "dropout", "cnn_glimpse")}
+    later = ("name", "dropout", "cnn_glimpse", "motion_cues")
+    fields = {k: v for k, v in before.to_dict().items() if k not in later}
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     assert before.config_hash() == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def test_motion_reader_reads_the_cues_across_frames_and_skips_masked_ones() -> None:
+    model = tiny(cnn_glimpse=True, motion_cues=True)
+    reader = model.hero.motion
+    assert reader is not None and tiny().hero.motion is None
+    c = model.config
+    frames, mask = torch.randn(5, 3, c.visual_dim), torch.ones(5, 3, dtype=torch.bool)
+    base = reader(frames, mask)
+    assert base.shape == (5, c.hidden)
+    learnt = frames.clone()
+    learnt[..., :-CUES] = torch.randn(5, 3, c.visual_dim - CUES)
+    torch.testing.assert_close(reader(learnt, mask), base)  # only the cues are read
+    moved = frames.clone()
+    moved[:, 2, -CUES] += 0.5  # the last frame's colour further right
+    assert (reader(moved, mask) - base).abs().amax(dim=1).min() > 1e-4
+    # a masked last frame reads as a clip of two frames, whatever it holds
+    two = reader(frames[:, :2], mask[:, :2])
+    torch.testing.assert_close(reader(moved, torch.tensor([True, True, False]).expand(5, 3)), two)
+    states = model.clip_level(frames, mask, None, None)
+    assert not torch.allclose(states, model.clip_level(moved, mask, None, None))
 
 
 def test_subtitle_skip_adds_what_is_said_and_leaves_silent_clips() -> None:

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from models.data import TrainData
+from models.registry import create_model, get_config
 from models.train import Trainer
 from models.visual_pretrain import (
     hard_captions,
@@ -80,6 +81,17 @@ def test_only_the_backbone_changes() -> None:
     pretrain_visual(model, data, epochs=1, batch=4)
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed and all(k.startswith("visual.") for k in changed)
+
+
+def test_with_motion_cues_the_motion_reader_is_warmed_up_too() -> None:
+    torch.manual_seed(0)
+    model = create_model(dataclasses.replace(get_config("kairos-tiny"), cnn_glimpse=True, motion_cues=True))
+    data = tiny_data(2, n_videos=2, frames=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    pretrain_visual(model, data, epochs=1, batch=4)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert any(k.startswith("hero.motion.") for k in changed)
+    assert all(k.startswith(("visual.", "hero.motion.")) for k in changed)
 
 
 def test_frame_features_instead_of_frames_are_refused() -> None:

@@ -1,8 +1,9 @@
 """Encoding throughput (clips/s, frames -> clip vectors) and query encoding latency, one thread, CPU.
 
 Models are randomly initialised (speed does not depend on the weights): `kairos-small` (built-in CNN with
-its glimpse), `kairos-small-no-glimpse` (the CNN without it) and `kairos-clip-b32` (a CLIP ViT-B/32-shaped
-tower built from its CLIPVisionConfig, no download).
+its glimpse and the clip level's motion reader), `kairos-small-no-motion` (without the reader),
+`kairos-small-no-glimpse` (the CNN without either) and `kairos-clip-b32` (a CLIP ViT-B/32-shaped tower built
+from its CLIPVisionConfig, no download).
 Writes benchmarks/results/encode_speed.json and encode_speed.md.
 
     .venv/bin/python benchmarks/encode_speed.py [--clips 64] [--queries 200]
@@ -80,6 +81,9 @@ def main() -> None:
     small = create_model("kairos-small").eval()
     rows = {
         "kairos-small": clips_per_second(small, args.clips, repeats=3),
+        "kairos-small-no-motion": clips_per_second(
+            create_model("kairos-small-no-motion").eval(), args.clips, repeats=3
+        ),
         "kairos-small-no-glimpse": clips_per_second(
             create_model("kairos-small-no-glimpse").eval(), args.clips, repeats=3
         ),

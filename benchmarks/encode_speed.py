@@ -79,18 +79,13 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     small = create_model("kairos-small").eval()
-    rows = {
-        "kairos-small": clips_per_second(small, args.clips, repeats=3),
-        "kairos-small-no-motion": clips_per_second(
-            create_model("kairos-small-no-motion").eval(), args.clips, repeats=3
-        ),
-        "kairos-small-no-glimpse": clips_per_second(
-            create_model("kairos-small-no-glimpse").eval(), args.clips, repeats=3
-        ),
-        "kairos-clip-b32": clips_per_second(
-            create_model("kairos-clip-b32").eval(), args.clip_b32_clips, repeats=2
-        ),
+    cnn_models = {"kairos-small": small} | {
+        name: create_model(name).eval() for name in ("kairos-small-no-motion", "kairos-small-no-glimpse")
     }
+    rows = {name: clips_per_second(model, args.clips, repeats=3) for name, model in cnn_models.items()}
+    rows["kairos-clip-b32"] = clips_per_second(
+        create_model("kairos-clip-b32").eval(), args.clip_b32_clips, repeats=2
+    )
     query = query_latency(small, args.queries)
     result = {
         "machine": {

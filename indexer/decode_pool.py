@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import cache
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -19,7 +20,10 @@ from typing import Any, Literal
 
 from indexer.media import Clip, MediaError, iter_clips
 from indexer.sources import SourceItem
-from indexer.subtitles import read_subtitles
+from indexer.streams.embedded import SubtitleTrack, read_track
+from indexer.streams.ocr import ScreenReader, ScreenScan
+from indexer.streams.settings import OcrSettings
+from indexer.subtitles import Cue, read_subtitles
 
 log = logging.getLogger(__name__)
 
@@ -27,26 +31,32 @@ CHUNK_CLIPS = 32  # clips per message from a decode worker (~3.5 MB at 128x96, 3
 STALL_TIMEOUT_S = 300.0  # a worker silent this long on one video is killed and the video failed
 POLL_S = 1.0
 PREFETCH = 2  # videos queued per decode worker
+OCR_REPORT_S = 10.0  # a worker reading on-screen text reports this often (the stall watchdog hears it)
+
+Subtitles = Path | SubtitleTrack | None  # a sidecar file, an embedded track, or no subtitles
 
 
 @dataclass(frozen=True)
 class DecodeSettings:
-    """What a decode worker needs: the model's sampling and frame size."""
+    """What a decode worker needs: the model's sampling and frame size, and OCR settings (None: no OCR)."""
 
     fps: float
     clip_seconds: float
     size: tuple[int, int]
     chunk_clips: int = CHUNK_CLIPS
+    ocr: OcrSettings | None = None
 
 
 @dataclass(frozen=True)
 class Task:
-    """One file to index: its source item, kind, hash salt (what else its vectors depend on), content hash."""
+    """One file to index: its source item, kind, hash salt (what else its vectors depend on), content hash,
+    and the text source its subtitles come from."""
 
     item: SourceItem
     kind: Literal["video", "features"]
     salt: str = ""
     content_hash: str = ""
+    subtitles: Subtitles = None
 
 
 # ---------------------------------------------------------------- decode workers
@@ -65,32 +75,37 @@ def _decode_loop(conn: Connection, settings: DecodeSettings) -> None:
 
 
 def _decode_one(
-    conn: Connection, settings: DecodeSettings, task_id: int, path: Path, subtitles: Path | None
+    conn: Connection, settings: DecodeSettings, task_id: int, path: Path, subtitles: Subtitles
 ) -> None:
     for message in _decode_messages(settings, task_id, path, subtitles):
         conn.send(message)
 
 
 def _decode_messages(
-    settings: DecodeSettings, task_id: int, path: Path, subtitles: Path | None
+    settings: DecodeSettings, task_id: int, path: Path, subtitles: Subtitles
 ) -> Iterator[tuple[str, int, Any, float]]:
-    """Maybe ("warning", id, reason, 0), then ("clips", id, clips, s)... then ("done", id, duration, s) or
-    ("error", id, reason, s).
+    """Maybe ("warning", id, reason, 0), with OCR ("ocr", id, (samples, reads, lines), s)..., then
+    ("clips", id, clips, s)... then ("done", id, duration, s) or ("error", id, reason, s).
 
-    A subtitle file that cannot be read or parsed does not fail the video: it is decoded without subtitles
-    and the reason comes back as a warning (the user keeps the video; the report says what to fix).
-    Seconds are decoding time only: the clock restarts after each message has been taken by the encoder.
+    Subtitles (a sidecar file or an embedded track) that cannot be read do not fail the video: it is decoded
+    without them and the reason comes back as a warning (the user keeps the video; the report says what to
+    fix). On-screen text lines join the subtitle cues. Seconds are decoding (or OCR) time only: the clock
+    restarts after each message has been taken by the encoder.
     """
     started = time.perf_counter()
     end = 0.0
     chunk: list[Clip] = []
-    cues = None
+    cues: list[Cue] = []
     if subtitles is not None:
         try:
-            cues = read_subtitles(subtitles)
-        except Exception as exc:  # a bad sidecar costs the video its text, not its place in the index
+            cues = _read_cues(path, subtitles)
+        except Exception as exc:  # bad subtitles cost the video its text, not its place in the index
             yield "warning", task_id, f"{describe(exc)}; the video is indexed without subtitles", 0.0
     try:
+        if settings.ocr is not None:
+            yield from _ocr_messages(settings.ocr, task_id, path, cues)
+            started = time.perf_counter()
+        cues.sort(key=lambda cue: cue.start)
         for clip in iter_clips(path, settings.fps, settings.clip_seconds, settings.size, cues):
             chunk.append(clip)
             end = clip.end
@@ -109,6 +124,35 @@ def _decode_messages(
     yield "done", task_id, end, 0.0
 
 
+def _ocr_messages(
+    settings: OcrSettings, task_id: int, path: Path, cues: list[Cue]
+) -> Iterator[tuple[str, int, Any, float]]:
+    """Scan ``path`` for on-screen text, adding its lines to ``cues``; report progress every OCR_REPORT_S."""
+    scan = ScreenScan(path, _screen_reader(settings.max_width), settings)
+    started = time.perf_counter()
+    told = (0, 0)
+    for _ in scan:
+        if time.perf_counter() - started >= OCR_REPORT_S:
+            counts = (scan.samples - told[0], scan.reads - told[1], 0)
+            yield "ocr", task_id, counts, time.perf_counter() - started
+            told, started = (scan.samples, scan.reads), time.perf_counter()
+    lines = scan.cues()
+    cues.extend(lines)
+    counts = (scan.samples - told[0], scan.reads - told[1], len(lines))
+    yield "ocr", task_id, counts, time.perf_counter() - started
+
+
+def _read_cues(path: Path, subtitles: SubtitleTrack | Path) -> list[Cue]:
+    """The cues of an embedded track of ``path`` or of a sidecar file."""
+    return read_track(path, subtitles) if isinstance(subtitles, SubtitleTrack) else read_subtitles(subtitles)
+
+
+@cache
+def _screen_reader(max_side: int) -> ScreenReader:
+    """The OCR engine of this worker process, loaded on first use."""
+    return ScreenReader(max_side)
+
+
 def describe(exc: BaseException) -> str:
     """A one-line reason: the message of media errors (they name the file), else the type and message."""
     return str(exc) if isinstance(exc, MediaError) else f"{type(exc).__name__}: {exc}"
@@ -119,18 +163,19 @@ class DecodeEvent:
     """What a decode worker reported about one task."""
 
     task_id: int
-    kind: Literal["clips", "done", "failed", "warning"]
+    kind: Literal["clips", "done", "failed", "warning", "ocr"]
     seconds: float = 0.0
     clips: list[Clip] = field(default_factory=list)
     duration: float = 0.0
     reason: str = ""
+    ocr: tuple[int, int, int] = (0, 0, 0)  # OCR samples taken, samples read, lines found
 
 
 @dataclass
 class _Worker:
     process: BaseProcess
     conn: Connection
-    tasks: deque[tuple[int, Path, Path | None]] = field(default_factory=deque)  # sent, not yet done
+    tasks: deque[tuple[int, Path, Subtitles]] = field(default_factory=deque)  # sent, not yet done
     last_seen: float = 0.0
 
 
@@ -172,11 +217,11 @@ class DecodePool:
     def has_room(self) -> bool:
         return any(len(w.tasks) < PREFETCH for w in self._workers)
 
-    def submit(self, task_id: int, path: Path, subtitles: Path | None) -> None:
+    def submit(self, task_id: int, path: Path, subtitles: Subtitles) -> None:
         """Queue a video on the least loaded worker (call only when `has_room`)."""
         self._send(min(self._workers, key=lambda w: len(w.tasks)), (task_id, path, subtitles))
 
-    def _send(self, worker: _Worker, task: tuple[int, Path, Path | None]) -> None:
+    def _send(self, worker: _Worker, task: tuple[int, Path, Subtitles]) -> None:
         worker.conn.send(task)
         worker.tasks.append(task)
         if len(worker.tasks) == 1:
@@ -202,6 +247,9 @@ class DecodePool:
                     continue
                 if kind == "warning":
                     events.append(DecodeEvent(task_id, "warning", reason=payload))
+                    continue
+                if kind == "ocr":
+                    events.append(DecodeEvent(task_id, "ocr", seconds, ocr=payload))
                     continue
                 worker.tasks.popleft()
                 if kind == "done":

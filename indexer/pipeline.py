@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,8 @@ from indexer.snapshot import (
 )
 from indexer.snapshot.layout import describe_os_error
 from indexer.sources import check_unique, content_hash, resolve_sources
+from indexer.streams import StreamSettings, user_languages
+from indexer.streams.embedded import find_track
 
 if TYPE_CHECKING:
     from indexer.encoding import EncodedVideo, PendingVideo, VideoEncoder
@@ -55,8 +57,9 @@ LOCK = ".index.lock"
 @dataclass(frozen=True)
 class IndexOptions:
     """How to run a batch: decode processes, precomputed features and their fps, progress bar, watchdog,
-    and `on_progress(done, total)`, called with the sources settled so far (indexed, reused, resumed or
-    failed) after planning and after each video."""
+    `on_progress(done, total)`, called with the sources settled so far (indexed, reused, resumed or
+    failed) after planning and after each video, and the text streams read (by default subtitles, with the
+    user's languages from the environment choosing among embedded tracks)."""
 
     workers: int = 1
     features: Path | None = None
@@ -64,6 +67,7 @@ class IndexOptions:
     progress: bool = False
     stall_timeout_s: float = STALL_TIMEOUT_S
     on_progress: Callable[[int, int], None] | None = None
+    streams: StreamSettings = field(default_factory=lambda: StreamSettings(languages=user_languages()))
 
 
 class IndexingError(RuntimeError):
@@ -164,8 +168,9 @@ class _Batch:
         self.options = options
         self.work = root / WORK / fingerprint
         self.timings = dict.fromkeys(
-            ("load_model", "hash", "decode", "encode", "pipeline", "write", "publish"), 0.0
+            ("load_model", "hash", "decode", "ocr", "encode", "pipeline", "write", "publish"), 0.0
         )
+        self.ocr = {"samples": 0, "reads": 0, "lines": 0}
         self.indexed: list[dict[str, Any]] = []
         self.resumed: list[dict[str, Any]] = []
         self.reused: list[dict[str, Any]] = []
@@ -200,18 +205,34 @@ class _Batch:
         return report
 
     def _hashed(self, tasks: list[Task]) -> list[Task]:
-        """Tasks with their content hash (the file, its subtitles, the kind's salt); unreadable files fail."""
+        """Tasks with their text source and content hash (the file, its subtitles, the kind's salt and, for
+        videos, the streams read and the embedded track chosen); unreadable files fail."""
         started = time.perf_counter()
         out = []
         for task in tasks:
+            task = self._with_text(task)
+            sidecar = task.subtitles if isinstance(task.subtitles, Path) else None
             try:
-                digest = content_hash(task.item.path, task.item.subtitles, salt=task.salt)
+                digest = content_hash(task.item.path, sidecar, salt=task.salt)
             except OSError as exc:
                 self._fail(task, f"{exc.filename or task.item.path}: cannot be read ({exc.strerror or exc})")
                 continue
             out.append(dataclasses.replace(task, content_hash=digest))
         self.timings["hash"] = time.perf_counter() - started
         return out
+
+    def _with_text(self, task: Task) -> Task:
+        """A task with its subtitles: the sidecar where there is one (it wins), else the embedded track the
+        stream settings choose; for videos, the salt says what the stream settings add."""
+        if task.kind == "features":
+            return dataclasses.replace(task, subtitles=task.item.subtitles)
+        streams = self.options.streams
+        if not streams.subtitles:
+            return dataclasses.replace(task, salt=streams.salt(None))
+        if task.item.subtitles is not None:
+            return dataclasses.replace(task, subtitles=task.item.subtitles, salt=streams.salt(None))
+        track = find_track(task.item.path, streams.languages)
+        return dataclasses.replace(task, subtitles=track, salt=streams.salt(track.key() if track else None))
 
     def _plan(self, tasks: list[Task], base: Snapshot | None) -> list[Task]:
         """Split into reused (content in the base snapshot), resumed (checkpoint on disk) and to encode."""
@@ -251,23 +272,29 @@ class _Batch:
         if not tasks:
             return
         c = self.encoder.config
-        settings = DecodeSettings(c.fps, c.clip_seconds, (c.frame_width, c.frame_height))
+        settings = DecodeSettings(
+            c.fps, c.clip_seconds, (c.frame_width, c.frame_height), ocr=self.options.streams.ocr
+        )
         queue = deque(enumerate(tasks))
         pending: dict[int, PendingVideo] = {}
         with DecodePool(self.options.workers, settings, self.options.stall_timeout_s) as pool:
             while queue or pool.busy:
                 while queue and pool.has_room:
                     task_id, task = queue.popleft()
-                    pool.submit(task_id, task.item.path, task.item.subtitles)
+                    pool.submit(task_id, task.item.path, task.subtitles)
                     pending[task_id] = PendingVideo(self.encoder)
                 for event in pool.poll():
-                    self.timings["decode"] += event.seconds
+                    self.timings["ocr" if event.kind == "ocr" else "decode"] += event.seconds
                     task = tasks[event.task_id]
                     video = pending.get(event.task_id)
                     if video is None:  # its encoding failed already; the worker may still be sending
                         continue
                     if event.kind == "warning":
                         self._warn(task, event.reason)
+                        continue
+                    if event.kind == "ocr":
+                        for key, count in zip(("samples", "reads", "lines"), event.ocr, strict=True):
+                            self.ocr[key] += count
                         continue
                     if event.kind == "clips":
                         self._progress(len(event.clips))
@@ -408,6 +435,9 @@ class _Batch:
                 "warnings": len(self.warnings),
                 "clips_encoded": clips,
                 "video_seconds_encoded": seconds,
+                "ocr_samples": self.ocr["samples"],
+                "ocr_reads": self.ocr["reads"],
+                "ocr_lines": self.ocr["lines"],
             },
             "timings": dict(self.timings),
             "throughput": {

@@ -123,7 +123,7 @@ def _decode(data: bytes, path: Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
     """Plain text of a cue: markup stripped, entities unescaped, whitespace collapsed."""
     return " ".join(html.unescape(_MARKUP.sub("", text)).split())
 
@@ -132,7 +132,7 @@ def _cue(path: Path, label: str, start: float, end: float, text: str) -> Cue:
     """A checked cue; a cue that ends before it starts is a broken timestamp."""
     if end < start:
         raise SubtitleError(f"{path}: {label} ends before it starts ({start:.3f} s > {end:.3f} s)")
-    return Cue(start, end, _clean(text))
+    return Cue(start, end, clean_text(text))
 
 
 def _parse_srt(text: str, path: Path) -> list[Cue]:

@@ -160,6 +160,18 @@ def index(
     workers: int = typer.Option(1, "--workers", min=1, help="Decoding processes."),
     features: Path | None = typer.Option(None, "--features", help="A folder of precomputed [T, D] arrays."),
     features_fps: float | None = typer.Option(None, "--features-fps", help="Rate of those arrays."),
+    streams: str = typer.Option(
+        "subtitles",
+        "--streams",
+        help="Text streams to read, comma-separated: subtitles (a sidecar file, else an embedded track), "
+        "ocr (on-screen text).",
+    ),
+    subtitle_languages: str | None = typer.Option(
+        None,
+        "--subtitle-languages",
+        help="Preferred languages among embedded subtitle tracks, in order (e.g. en,fr); default: $LANGUAGE "
+        "or the locale. A track in none of them: the first.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
     """Index videos into a new snapshot; unchanged videos are carried over, not re-encoded."""
@@ -167,15 +179,25 @@ def index(
     from indexer.pipeline import IndexingError
     from indexer.snapshot import SnapshotError
     from indexer.sources import SourceError
+    from indexer.streams import StreamSettingsError, parse_languages, parse_streams
     from service import index_command
 
     if not sources and features is None:
         _fail("give at least one SOURCE or --features DIR")
     try:
+        languages = parse_languages(subtitle_languages) if subtitle_languages is not None else None
         report = index_command.index(
-            list(sources or []), out, model, workers, features, features_fps, progress=not as_json
+            list(sources or []),
+            out,
+            model,
+            workers,
+            features,
+            features_fps,
+            progress=not as_json,
+            streams=parse_streams(streams),
+            subtitle_languages=languages,
         )
-    except (IndexingError, SnapshotError, SourceError, FeatureError) as exc:
+    except (IndexingError, SnapshotError, SourceError, FeatureError, StreamSettingsError) as exc:
         _fail(str(exc))
     _emit(report, as_json)
 

@@ -9,6 +9,7 @@ from indexer import snapshot
 from indexer.encoding import DEFAULT_MODEL
 from indexer.pipeline import IndexOptions, clean_work
 from indexer.pipeline import index as run_index
+from indexer.streams import DEFAULT_STREAMS, StreamSettings, user_languages
 
 
 def index(
@@ -19,15 +20,26 @@ def index(
     features: Path | None = None,
     features_fps: float | None = None,
     progress: bool = True,
+    streams: tuple[str, ...] = DEFAULT_STREAMS,
+    subtitle_languages: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Index video SOURCEs (folders, globs, files, `.jsonl` manifests) and/or a features folder into ``out``.
 
     Returns the report (also stored in the new snapshot's manifest): lists `indexed`, `resumed` (finished
     by an earlier, interrupted run), `reused` (carried over), `skipped` and `failed` (with reasons); `counts`;
-    `timings` in seconds (load_model, hash, decode summed over worker processes, encode, pipeline = wall
-    clock of decode + encode, write, publish, total); `throughput`; and `version` (None: nothing published).
+    `timings` in seconds (load_model, hash, decode and ocr summed over worker processes, encode, pipeline =
+    wall clock of decode + encode, write, publish, total); `throughput`; and `version` (None: nothing
+    published). ``streams`` are the text streams read ("subtitles", "ocr"); ``subtitle_languages`` (ISO
+    639-3, in order of preference) choose among embedded subtitle tracks, by default the user's languages.
     """
-    options = IndexOptions(workers=workers, features=features, features_fps=features_fps, progress=progress)
+    languages = user_languages() if subtitle_languages is None else subtitle_languages
+    options = IndexOptions(
+        workers=workers,
+        features=features,
+        features_fps=features_fps,
+        progress=progress,
+        streams=StreamSettings(streams, languages),
+    )
     return run_index(out, sources, model, options)
 
 

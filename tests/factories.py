@@ -5,6 +5,10 @@ Good videos come in two patterns:
   tell which frame a decoder returned with ``decode_index``; flat colours survive h264 and yuv420 well;
 - ``"texture"``: a moving, noisy pattern whose bitrate is closer to a real video (for benchmarks).
 
+Videos with words: ``write_subtitled_video`` muxes text subtitle tracks (mov_text, SubRip, ASS, WebVTT) with
+their language tags; ``write_text_video`` renders lines of text into the frames (Pillow's bundled TrueType
+font) for OCR.
+
 Bad files: ``write_zero_byte``, ``write_text_as_video``, ``write_truncated``, ``write_garbage_mp4``,
 ``write_audio_only``, ``write_empty_video``. Every writer returns the path it wrote. Output is deterministic
 (one encoder thread, fixed seeds).
@@ -12,12 +16,15 @@ Bad files: ``write_zero_byte``, ``write_text_as_video``, ``write_truncated``, ``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
 import av
 import numpy as np
+from av.subtitles.subtitle import SubtitleSet
+from PIL import Image, ImageDraw, ImageFont
 
 Pattern = Literal["index", "texture"]
 
@@ -25,6 +32,19 @@ _LEVELS = 6
 _STEP = 40
 _BASE = 20
 _CYCLE = _LEVELS**3
+_ASS_HEADER = (
+    b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\n"
+    b"Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
+    b"Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
+    b"MarginL, MarginR, MarginV, Encoding\n"
+    b"Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0\n\n"
+    b"[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+)
+
+# A subtitle track to mux: codec ("mov_text", "subrip", "ass", "webvtt"), language tag (None: untagged) and
+# cues (start s, end s, text). A cue given as bytes is muxed as the packet's raw payload, not encoded
+# (invalid text); a cue with end == start gets no duration (a broken timestamp).
+TrackSpec = tuple[str, str | None, Sequence[tuple[float, float, str | bytes]]]
 
 
 def index_colour(index: int) -> tuple[int, int, int]:
@@ -96,6 +116,91 @@ def write_video(
             )
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_subtitled_video(
+    path: Path, tracks: Sequence[TrackSpec], *, seconds: float = 4.0, fps: float = 10.0
+) -> Path:
+    """An "index"-pattern video (h264; VP9 for .webm) of 64x48 with text subtitle tracks, muxed by PyAV.
+
+    Cue text may carry ASS override tags (``{\\i1}``) and ``\\N`` line breaks, as the encoders take them.
+    """
+    codec = "libvpx-vp9" if path.suffix == ".webm" else "libx264"
+    with av.open(str(path), mode="w") as container:
+        video = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        assert isinstance(video, av.VideoStream)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.options = {"threads": "1"}
+        streams = []
+        for name, language, _ in tracks:
+            stream = container.add_stream(name)
+            assert isinstance(stream, av.subtitles.stream.SubtitleStream)
+            stream.codec_context.subtitle_header = _ASS_HEADER
+            if language is not None:
+                stream.metadata["language"] = language
+            streams.append(stream)
+        container.start_encoding()
+        for i in range(round(seconds * fps)):
+            frame = av.VideoFrame.from_ndarray(
+                np.full((48, 64, 3), index_colour(i), np.uint8), format="rgb24"
+            )
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        for stream, (_, _, cues) in zip(streams, tracks, strict=True):
+            for n, (start, end, text) in enumerate(cues):
+                container.mux(_subtitle_packet(stream, n, start, end, text))
+    return path
+
+
+def _subtitle_packet(
+    stream: av.subtitles.stream.SubtitleStream, n: int, start: float, end: float, text: str | bytes
+) -> av.Packet:
+    """One cue as a packet of ``stream``: encoded by the stream's encoder, or ``text`` as raw bytes."""
+    if isinstance(text, bytes):
+        packet = av.Packet(text)
+    else:
+        dialogue = f"{n},0,Default,,0,0,0,,{text}".encode()
+        packet = stream.codec_context.encode_subtitle(
+            SubtitleSet.create(dialogue, 0, round((end - start) * 1000))
+        )
+    base = stream.time_base
+    assert base is not None
+    packet.stream = stream
+    packet.pts = packet.dts = round(start / base)
+    packet.duration = round((end - start) / base)
+    return packet
+
+
+def write_text_video(
+    path: Path,
+    slides: Sequence[tuple[float, float, Sequence[str]]],
+    *,
+    seconds: float = 12.0,
+    fps: float = 5.0,
+    width: int = 640,
+    height: int = 360,
+) -> Path:
+    """An h264 video of a dark background with a small white square moving across it; during each slide
+    (start s, end s, lines) its lines are drawn in white, one above the other, in Pillow's bundled TrueType
+    font (Aileron) 36 px high."""
+    font = ImageFont.load_default(size=36)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "18", "threads": "1"}
+        for i in range(round(seconds * fps)):
+            t = i / fps
+            image = Image.new("RGB", (width, height), (20, 30, 60))
+            draw = ImageDraw.Draw(image)
+            x = round((width - 24) * t / seconds)
+            draw.rectangle((x, height - 40, x + 24, height - 16), fill=(255, 255, 255))
+            for start, end, lines in slides:
+                if start <= t < end:
+                    for row, line in enumerate(lines):
+                        draw.text((40, 40 + 56 * row), line, fill=(255, 255, 255), font=font)
+            container.mux(stream.encode(av.VideoFrame.from_image(image)))
         container.mux(stream.encode(None))
     return path
 

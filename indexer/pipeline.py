@@ -39,7 +39,7 @@ from indexer.snapshot import (
 from indexer.snapshot.layout import describe_os_error
 from indexer.sources import check_unique, content_hash, resolve_sources
 from indexer.streams import StreamSettings, user_languages
-from indexer.streams.embedded import find_track
+from indexer.streams.embedded import SubtitleTrack, subtitle_source
 
 if TYPE_CHECKING:
     from indexer.encoding import EncodedVideo, PendingVideo, VideoEncoder
@@ -222,17 +222,16 @@ class _Batch:
         return out
 
     def _with_text(self, task: Task) -> Task:
-        """A task with its subtitles: the sidecar where there is one (it wins), else the embedded track the
-        stream settings choose; for videos, the salt says what the stream settings add."""
+        """A task with its subtitles (for videos: the sidecar, else the embedded track the stream settings
+        choose) and, for videos, the salt of the stream settings and that choice."""
         if task.kind == "features":
             return dataclasses.replace(task, subtitles=task.item.subtitles)
         streams = self.options.streams
         if not streams.subtitles:
             return dataclasses.replace(task, salt=streams.salt(None))
-        if task.item.subtitles is not None:
-            return dataclasses.replace(task, subtitles=task.item.subtitles, salt=streams.salt(None))
-        track = find_track(task.item.path, streams.languages)
-        return dataclasses.replace(task, subtitles=track, salt=streams.salt(track.key() if track else None))
+        source = subtitle_source(task.item.path, task.item.subtitles, streams.languages)
+        track = source.key() if isinstance(source, SubtitleTrack) else None
+        return dataclasses.replace(task, subtitles=source, salt=streams.salt(track))
 
     def _plan(self, tasks: list[Task], base: Snapshot | None) -> list[Task]:
         """Split into reused (content in the base snapshot), resumed (checkpoint on disk) and to encode."""

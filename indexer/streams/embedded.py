@@ -3,9 +3,9 @@
 Text codecs only (``mov_text`` in MP4; SubRip, ASS/SSA and WebVTT in Matroska and WebM); picture-based
 tracks (DVD, PGS, DVB) are not read. Which track is used when several exist: the first whose language tag
 matches the user's languages, tried in the user's order, else the first text track. A sidecar file beside
-the video wins over any embedded track (the indexer takes the sidecar where there is one and only then asks
-`find_track`). Times are seconds from the video's first frame, as frames are. A track whose text cannot
-be decoded or whose cues have broken timestamps raises ``SubtitleError`` naming the file and the track.
+the video wins over any embedded track (`subtitle_source`). Times are seconds from the video's first
+frame, as frames are. A track whose text cannot be decoded or whose cues have broken timestamps raises
+``SubtitleError`` naming the file and the track.
 """
 
 from __future__ import annotations
@@ -61,11 +61,16 @@ def choose_track(tracks: list[SubtitleTrack], languages: tuple[str, ...]) -> Sub
     return tracks[0] if tracks else None
 
 
-def find_track(path: Path, languages: tuple[str, ...]) -> SubtitleTrack | None:
-    """The embedded track to read for ``path``; None when it has none or cannot be opened (the decoder then
-    reports the file)."""
+def subtitle_source(
+    video: Path, sidecar: Path | None, languages: tuple[str, ...]
+) -> Path | SubtitleTrack | None:
+    """The subtitles to read for a video: its sidecar where it has one (a sidecar wins over embedded tracks),
+    else the embedded track `choose_track` picks; None when it has neither or cannot be opened (the decoder
+    then reports the file)."""
+    if sidecar is not None:
+        return sidecar
     try:
-        return choose_track(subtitle_tracks(path), languages)
+        return choose_track(subtitle_tracks(video), languages)
     except MediaError:
         return None
 

@@ -181,10 +181,11 @@ def write_text_video(
     fps: float = 5.0,
     width: int = 640,
     height: int = 360,
+    pointer: bool = True,
 ) -> Path:
-    """An h264 video of a dark background with a small white square moving across it; during each slide
-    (start s, end s, lines) its lines are drawn in white, one above the other, in Pillow's bundled TrueType
-    font (Aileron) 36 px high."""
+    """An h264 video of a dark background (with a small white square moving across it, as a pointer would,
+    unless ``pointer`` is False); during each slide (start s, end s, lines) its lines are drawn in white, one
+    above the other, in Pillow's bundled TrueType font (Aileron) 36 px high."""
     font = ImageFont.load_default(size=36)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
@@ -194,8 +195,9 @@ def write_text_video(
             t = i / fps
             image = Image.new("RGB", (width, height), (20, 30, 60))
             draw = ImageDraw.Draw(image)
-            x = round((width - 24) * t / seconds)
-            draw.rectangle((x, height - 40, x + 24, height - 16), fill=(255, 255, 255))
+            if pointer:
+                x = round((width - 24) * t / seconds)
+                draw.rectangle((x, height - 40, x + 24, height - 16), fill=(255, 255, 255))
             for start, end, lines in slides:
                 if start <= t < end:
                     for row, line in enumerate(lines):

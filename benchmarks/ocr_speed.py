@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine, write_report  # noqa: E402
+from common import machine, write_report  # noqa: E402
+
 from indexer.encoding import DEFAULT_MODEL, resolve_model  # noqa: E402
 from indexer.media import iter_frames, probe_video  # noqa: E402
 from indexer.pipeline import IndexOptions, index  # noqa: E402

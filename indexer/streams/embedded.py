@@ -113,12 +113,12 @@ def _cue(stream: Any, packet: Any, origin: float, label: str) -> Cue | None:
         raise SubtitleError(f"{label} at {start:.3f} s has no duration (a broken timestamp)")
     try:
         rects = stream.decode(packet)
+    except av.InvalidDataError:  # what FFmpeg's text decoders say of text that is not UTF-8
+        raise SubtitleError(f"{label} at {start:.3f} s is not valid UTF-8 text") from None
     except av.FFmpegError as exc:
-        raise SubtitleError(f"{label} at {start:.3f} s is not valid UTF-8 text ({exc})") from None
+        raise SubtitleError(f"{label} at {start:.3f} s cannot be decoded ({exc})") from None
     try:
-        text = " ".join(
-            (rect.dialogue or rect.text).decode("utf-8") for rect in rects if hasattr(rect, "dialogue")
-        )
+        text = " ".join((rect.dialogue or rect.text).decode("utf-8") for rect in rects)
     except UnicodeDecodeError:
         raise SubtitleError(f"{label} at {start:.3f} s is not valid UTF-8 text") from None
     if not text.strip():

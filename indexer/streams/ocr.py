@@ -6,7 +6,8 @@ sample's by at least ``trigger`` (mean absolute difference, grey levels); otherw
 count as still on screen, so a slide shown for a minute is read once. Lines scoring below
 ``min_confidence`` are dropped. A line starts at the first sample it is seen in and ends where the sample
 after the last one it is still seen in would start (at most the duration); the same text (case and spaces
-aside) on consecutive reads is one line.
+aside: the recogniser sometimes drops a space between words) on consecutive reads is one line, shown as
+the reading with the most spaces.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def difference(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class _Lines:
-    """Lines open on screen (text key -> display text, first and last sample seen) and lines closed."""
+    """Lines open on screen (text key -> shown text, first and last sample seen) and lines closed."""
 
     def __init__(self, step: float, duration: float) -> None:
         self.step, self.duration = step, duration
@@ -78,12 +79,12 @@ class _Lines:
 
     def seen(self, t: float, texts: list[str]) -> None:
         """A read at t found ``texts``: lines not among them end, new ones start."""
-        keys = {" ".join(text.casefold().split()): text for text in texts if text}
+        keys = {"".join(text.casefold().split()): text for text in texts if text}
         for key in [key for key in self.open if key not in keys]:
             self._close(key)
         for key, text in keys.items():
             shown, start, _ = self.open.get(key, (text, t, t))
-            self.open[key] = (shown, start, t)
+            self.open[key] = (max(shown, text, key=lambda x: x.count(" ")), start, t)
 
     def still(self, t: float) -> None:
         """No read at t: the picture did not change, so every open line is still seen."""

@@ -73,3 +73,20 @@ def test_the_index_command_refuses_unknown_streams_and_languages(tmp_path: Path)
     ]:
         result = runner.invoke(app, ["index", str(video), "--out", str(tmp_path / "root"), option, value])
         assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_a_batch_reading_on_screen_text_reports_bad_files_and_carries_on(tmp_path: Path) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    slides = factories.write_text_video(folder / "slides.mp4", [(1.0, 3.0, ["Pelican budget"])], seconds=4.0)
+    factories.write_zero_byte(folder / "zero.mp4")
+    factories.write_truncated(folder / "cut.mp4", slides, keep=0.3)
+    factories.write_text_as_video(folder / "notes.mp4")
+    report = index(
+        tmp_path / "root", [str(folder)], MODEL, IndexOptions(streams=StreamSettings(("subtitles", "ocr")))
+    )
+    assert [e["video_id"] for e in report["indexed"]] == ["slides"]
+    failed = {e["video_id"]: e["reason"] for e in report["failed"]}
+    assert set(failed) == {"zero", "cut", "notes"}
+    assert all(f"{video_id}.mp4" in reason for video_id, reason in failed.items()), failed
+    assert report["counts"]["ocr_lines"] == 1 and report["timings"]["ocr"] > 0

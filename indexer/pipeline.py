@@ -88,7 +88,7 @@ def index(
     started = time.perf_counter()
     if options.features_fps is not None and options.features_fps <= 0:
         raise FeatureError(f"the features' fps must be positive, got {options.features_fps}")
-    resolved = resolve_sources(sources)
+    resolved = resolve_sources(sources, options.streams.languages)
     features = feature_items(options.features) if options.features is not None else []
     check_unique(resolved.items + features)
     check_writable(root)

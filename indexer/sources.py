@@ -47,21 +47,24 @@ class Resolved:
     skipped: list[Skipped]
 
 
-def resolve_sources(sources: Sequence[str]) -> Resolved:
-    """Expand every SOURCE into items; refuse missing sources and duplicate video ids naming both files."""
+def resolve_sources(sources: Sequence[str], languages: Sequence[str] = ()) -> Resolved:
+    """Expand every SOURCE into items; refuse missing sources and duplicate video ids naming both files.
+
+    ``languages`` (ISO 639-3, in order of preference) choose among sidecars tagged with a language.
+    """
     items: list[SourceItem] = []
     skipped: list[Skipped] = []
     for source in sources:
         path = Path(source).expanduser()
         if path.is_dir():
-            items.extend(_items(_videos_under(path)))
+            items.extend(_items(_videos_under(path), languages))
         elif path.suffix == ".jsonl" and path.is_file():
-            found, left_out = _read_manifest(path)
+            found, left_out = _read_manifest(path, languages)
             items.extend(found)
             skipped.extend(left_out)
         elif path.is_file():
             if path.suffix.lower() in VIDEO_EXTENSIONS:
-                items.append(_item(path))
+                items.append(_item(path, languages))
             else:
                 skipped.append(
                     Skipped(path, f"not a video file extension ({', '.join(sorted(VIDEO_EXTENSIONS))})")
@@ -71,7 +74,7 @@ def resolve_sources(sources: Sequence[str]) -> Resolved:
             videos = [p for p in matches if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
             if not videos:
                 raise SourceError(f"{source}: the pattern matches no video files")
-            items.extend(_items(videos))
+            items.extend(_items(videos, languages))
         else:
             raise SourceError(f"{source}: no such file, folder or pattern")
     return Resolved(check_unique(_dedupe(items)), skipped)
@@ -108,14 +111,14 @@ def _videos_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
 
 
-def _item(path: Path) -> SourceItem:
-    return SourceItem(path=path, video_id=path.stem, subtitles=find_sidecar(path))
+def _item(path: Path, languages: Sequence[str]) -> SourceItem:
+    return SourceItem(path=path, video_id=path.stem, subtitles=find_sidecar(path, languages))
 
 
-def _items(paths: Sequence[Path]) -> list[SourceItem]:
+def _items(paths: Sequence[Path], languages: Sequence[str]) -> list[SourceItem]:
     return [
         SourceItem(path=path, video_id=path.stem, subtitles=sidecar)
-        for path, sidecar in zip(paths, find_sidecars(paths), strict=True)
+        for path, sidecar in zip(paths, find_sidecars(paths, languages), strict=True)
     ]
 
 
@@ -127,7 +130,7 @@ def _dedupe(items: Iterable[SourceItem]) -> list[SourceItem]:
     return list(out.values())
 
 
-def _read_manifest(manifest: Path) -> tuple[list[SourceItem], list[Skipped]]:
+def _read_manifest(manifest: Path, languages: Sequence[str]) -> tuple[list[SourceItem], list[Skipped]]:
     """Items of a `.jsonl` manifest: `path` (relative to the manifest), optional `video_id`, `subtitles`,
     `metadata`."""
     items: list[SourceItem] = []
@@ -150,7 +153,9 @@ def _read_manifest(manifest: Path) -> tuple[list[SourceItem], list[Skipped]]:
             skipped.append(Skipped(path, f"not a video file extension ({where})"))
             continue
         subtitles = (
-            _relative_to(manifest, entry["subtitles"]) if entry.get("subtitles") else find_sidecar(path)
+            _relative_to(manifest, entry["subtitles"])
+            if entry.get("subtitles")
+            else find_sidecar(path, languages)
         )
         video_id = str(entry.get("video_id") or path.stem)
         items.append(SourceItem(path=path, video_id=video_id, subtitles=subtitles, metadata=metadata))

@@ -21,6 +21,7 @@ import webvtt
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 
 from indexer.decoders import MediaError, MediaNotFoundError
+from indexer.streams.languages import language_key
 
 SIDECAR_SUFFIXES = (".srt", ".vtt")
 _LANG_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")  # en, eng, en-US, pt_BR, zh-Hans
@@ -40,28 +41,29 @@ class Cue:
     text: str
 
 
-def find_sidecar(video_path: str | Path) -> Path | None:
+def find_sidecar(video_path: str | Path, languages: Sequence[str] = ()) -> Path | None:
     """The subtitle file of a video: ``<stem>.srt``, ``<stem>.vtt``, then ``<stem>.<lang>.srt`` / ``.vtt``.
 
     ``<lang>`` is a language tag such as "en", "eng", "pt-BR" (so ``show.ep10.srt`` is not taken for
-    ``show.mp4``). Among several tagged files an English one wins, else the first by name. Without an untagged
-    sidecar this lists the video's folder: for many videos, use `find_sidecars`.
+    ``show.mp4``). Among several tagged files one in the first of ``languages`` (ISO 639-3 codes, the user's
+    preference) that has one wins, else an English one, else the first by name (.srt before .vtt). Without an
+    untagged sidecar this lists the video's folder: for many videos, use `find_sidecars`.
     """
     video = Path(video_path)
     for suffix in SIDECAR_SUFFIXES:
         if (candidate := video.with_suffix(suffix)).is_file():
             return candidate
-    return Sidecars(video.parent).find(video)
+    return Sidecars(video.parent).find(video, languages)
 
 
-def find_sidecars(videos: Sequence[Path]) -> list[Path | None]:
+def find_sidecars(videos: Sequence[Path], languages: Sequence[str] = ()) -> list[Path | None]:
     """`find_sidecar` of many videos, listing each folder once (once per video is quadratic in the folder)."""
     folders: dict[Path, Sidecars] = {}
     found = []
     for video in videos:
         if video.parent not in folders:
             folders[video.parent] = Sidecars(video.parent)
-        found.append(folders[video.parent].find(video))
+        found.append(folders[video.parent].find(video, languages))
     return found
 
 
@@ -84,10 +86,19 @@ class Sidecars:
             if dot and _LANG_TAG.fullmatch(tag):
                 self._tagged.setdefault((stem, suffix), []).append((tag, path))
 
-    def find(self, video: Path) -> Path | None:
+    def find(self, video: Path, languages: Sequence[str] = ()) -> Path | None:
         for suffix in SIDECAR_SUFFIXES:
             if video.stem + suffix in self._exact:
                 return video.with_suffix(suffix)
+        candidates = [
+            found
+            for suffix in SIDECAR_SUFFIXES
+            for found in sorted(self._tagged.get((video.stem, suffix), []), key=lambda t: t[1].name)
+        ]
+        keys = [language_key(tag) for tag, _ in candidates]
+        for language in languages:
+            if language in keys:
+                return candidates[keys.index(language)][1]
         for suffix in SIDECAR_SUFFIXES:
             if tagged := self._tagged.get((video.stem, suffix)):
                 return min(tagged, key=lambda t: (not t[0].lower().startswith("en"), t[1].name))[1]

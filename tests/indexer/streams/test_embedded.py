@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from indexer.decode_pool import DecodePool, DecodeSettings
+from indexer.sources import resolve_sources
 from indexer.streams import parse_languages
 from indexer.streams.embedded import (
     SubtitleTrack,
@@ -15,7 +16,7 @@ from indexer.streams.embedded import (
     subtitle_source,
     subtitle_tracks,
 )
-from indexer.subtitles import Cue, SubtitleError
+from indexer.subtitles import Cue, SubtitleError, find_sidecar
 from tests import factories
 
 CUES = [(0.5, 1.5, "Hello {\\i1}world{\\i0}"), (2.0, 3.0, "Second\\Nline")]
@@ -72,6 +73,20 @@ def test_the_decode_workers_give_clips_the_tracks_text(tmp_path: Path) -> None:
         while pool.busy:
             clips += [clip for event in pool.poll() for clip in event.clips]
     assert [clip.text for clip in clips] == ["Hello world", "Second line", ""]
+
+
+def test_tagged_sidecars_follow_the_same_languages(tmp_path: Path) -> None:
+    video = factories.write_subtitled_video(tmp_path / "talk.mkv", [("subrip", "fre", CUES)])
+    for name in ("talk.de.vtt", "talk.en.srt", "talk.fr.vtt"):
+        (tmp_path / name).write_text(
+            "WEBVTT\n\n00:00.000 --> 00:01.000\nhi\n" if name.endswith("vtt") else ""
+        )
+    assert find_sidecar(video, parse_languages("fr,de")) == tmp_path / "talk.fr.vtt"
+    assert find_sidecar(video, parse_languages("de")) == tmp_path / "talk.de.vtt"
+    assert find_sidecar(video, parse_languages("es")) == tmp_path / "talk.en.srt"  # none: English, as before
+    [item] = resolve_sources([str(tmp_path)], parse_languages("fr")).items
+    assert item.subtitles == tmp_path / "talk.fr.vtt"
+    assert subtitle_source(video, item.subtitles, ()) == item.subtitles  # and it wins over the French track
 
 
 def test_undecodable_text_names_the_file_the_track_and_the_cue(tmp_path: Path) -> None:

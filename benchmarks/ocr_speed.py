@@ -11,7 +11,7 @@ over workers), OCR samples, reads and lines.
 The trigger: on the slides, the mean absolute difference (grey levels, 64-pixel-wide thumbnails) between
 consecutive 1 fps samples, where the text on screen stayed the same and where it changed; then reads and
 lines found (of the lines drawn; and found but for a missing space) at several triggers, 0 being "read
-every sample".
+every sample"; then the same at several widths frames are read at, with the default trigger.
 Writes `benchmarks/results/ocr_speed.json` and `ocr_speed.md` (also printed).
 
     .venv/bin/python benchmarks/ocr_speed.py [--videos 2] [--seconds 60]
@@ -51,6 +51,7 @@ WORDS = [
 ]
 SLIDE_EVERY_S, SLIDE_SHOWN_S = 10.0, 8.0
 TRIGGERS = (0.0, 0.5, 1.0, 2.0, 4.0)
+WIDTHS = (640, 960, 1280)
 Slides = list[tuple[float, float, list[str]]]
 
 
@@ -122,7 +123,7 @@ def differences(plans: dict[Path, Slides]) -> dict[str, dict[str, float]]:
     for path, plan in plans.items():
         info = probe_video(path)
         last: tuple[float, Any] | None = None
-        for t, image in iter_frames(path, 1.0, ocr_size(info.width, info.height, 960)):
+        for t, image in iter_frames(path, 1.0, ocr_size(info.width, info.height, OcrSettings().max_width)):
             thumb = thumbnail(image)
             if last is not None:
                 changed = on_screen(plan, t) != on_screen(plan, last[0])
@@ -139,24 +140,25 @@ def squash(line: str) -> str:
     return "".join(line.split())
 
 
-def sweep(plans: dict[Path, Slides]) -> list[dict[str, Any]]:
-    """Reads, seconds and lines found (of those drawn) on the slides at each trigger."""
-    reader = ScreenReader()
+def sweep(plans: dict[Path, Slides], settings: list[OcrSettings]) -> list[dict[str, Any]]:
+    """Reads, seconds and lines found (of those drawn) on the slides with each of ``settings``."""
     drawn = {line.casefold() for plan in plans.values() for _, _, lines in plan for line in lines if line}
     rows = []
-    for trigger in TRIGGERS:
+    for ocr in settings:
+        reader = ScreenReader(ocr.max_width)
         samples = reads = 0
         read: set[str] = set()
         started = time.perf_counter()
         for path in plans:
-            scan = ScreenScan(path, reader, OcrSettings(trigger=trigger))
+            scan = ScreenScan(path, reader, ocr)
             for _ in scan:
                 pass
             samples, reads = samples + scan.samples, reads + scan.reads
             read |= {cue.text.casefold() for cue in scan.cues()}
         rows.append(
             {
-                "trigger": trigger,
+                "trigger": ocr.trigger,
+                "max_width": ocr.max_width,
                 "samples": samples,
                 "reads": reads,
                 "seconds": time.perf_counter() - started,
@@ -189,12 +191,13 @@ def markdown(result: dict[str, Any]) -> str:
             for key, d in result["trigger"]["differences"].items()
         ),
         "",
-        "| trigger | samples | reads | seconds | lines found / drawn | found but for spaces | other lines |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| trigger | max width | samples | reads | seconds | lines found / drawn | found but for spaces "
+        "| other lines |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *(
-            f"| {r['trigger']:g} | {r['samples']} | {r['reads']} | {r['seconds']:.1f} | "
+            f"| {r['trigger']:g} | {r['max_width']} | {r['samples']} | {r['reads']} | {r['seconds']:.1f} | "
             f"{r['lines_found']} / {r['lines_drawn']} | {r['found_but_spaces']} | {r['other_lines']} |"
-            for r in result["trigger"]["sweep"]
+            for r in result["trigger"]["sweep"] + result["widths"]
         ),
     ]
     return "\n".join(lines)
@@ -218,7 +221,13 @@ def main() -> None:
             for streams in (("subtitles",), ("subtitles", "ocr")):
                 root = tmp / f"root-{picture}-{len(streams)}"
                 runs.append({"picture": picture, **indexing(model, folder, root, streams)})
-        trigger = {"default": OcrSettings().trigger, "differences": differences(plans), "sweep": sweep(plans)}
+        triggers = [OcrSettings(trigger=trigger) for trigger in TRIGGERS]
+        trigger = {
+            "default": OcrSettings().trigger,
+            "differences": differences(plans),
+            "sweep": sweep(plans, triggers),
+        }
+        widths = sweep(plans, [OcrSettings(max_width=width) for width in WIDTHS])
     result = {
         "machine": machine(),
         "model": DEFAULT_MODEL,
@@ -227,6 +236,7 @@ def main() -> None:
         "seconds_per_video": args.seconds,
         "indexing": runs,
         "trigger": trigger,
+        "widths": widths,
     }
     write_report(ROOT / "benchmarks" / "results" / "ocr_speed.json", result, markdown(result))
 

@@ -34,7 +34,7 @@ class ScreenReader:
     (text on screen is upright).
     """
 
-    def __init__(self, max_side: int = 960) -> None:
+    def __init__(self, max_side: int = 1280) -> None:
         from rapidocr_onnxruntime import RapidOCR
 
         self._engine: Any = RapidOCR(

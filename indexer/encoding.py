@@ -8,7 +8,7 @@ import logging
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ import torch
 
 import models
 from indexer.media import Clip, iter_clips, probe_video
+from indexer.snapshot.meta import Line
 from indexer.subtitles import read_subtitles
 from models.checkpoint import load_checkpoint, state_bytes
 from models.model import KairosModel
@@ -32,13 +33,14 @@ CHUNK_CLIPS = 32  # clips decoded and encoded at a time on the in-process path
 
 @dataclass
 class EncodedVideo:
-    """One video's vectors (float32, L2-normalised) and its duration in seconds."""
+    """One video's vectors (float32, L2-normalised), its duration in seconds and its streams' timed lines."""
 
     clips: np.ndarray  # [C, D]
     segments: np.ndarray  # [S, D]
     segment_ranges: np.ndarray  # [S, 2] int64 (start clip, end clip exclusive)
     video: np.ndarray  # [D]
     duration: float
+    lines: list[Line] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         """Write as `.npz` atomically: a unique temp file beside `path`, fsync, rename, fsync the folder."""
@@ -50,6 +52,11 @@ class EncodedVideo:
             segment_ranges=self.segment_ranges,
             video=self.video,
             duration=np.float64(self.duration),
+            line_stream=np.array([line.stream for line in self.lines], dtype=str),
+            line_times=np.array([(line.start, line.end) for line in self.lines], dtype=np.float64).reshape(
+                -1, 2
+            ),
+            line_text=np.array([line.text for line in self.lines], dtype=str),
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -73,6 +80,14 @@ class EncodedVideo:
                 segment_ranges=data["segment_ranges"],
                 video=data["video"],
                 duration=float(data["duration"]),
+                lines=[
+                    Line(str(stream), float(start), float(end), str(text))
+                    for stream, (start, end), text in zip(
+                        data["line_stream"], data["line_times"], data["line_text"], strict=True
+                    )
+                ]
+                if "line_text" in data
+                else [],
             )
 
 
@@ -169,7 +184,11 @@ class VideoEncoder:
     def encode(
         self, frame_feats: np.ndarray, frame_mask: np.ndarray, texts: Sequence[str], duration: float
     ) -> EncodedVideo:
-        """Frame features [C, F, Dv] + mask [C, F] + one text per clip -> the video's vectors."""
+        """Frame features [C, F, Dv] + mask [C, F] + one text per clip -> the video's vectors.
+
+        With visual concepts (`ModelConfig.concepts`), each clip's class names join its text, and they are
+        kept as the video's "concepts" lines (consecutive clips that saw the same merged into one line).
+        """
         if frame_feats.ndim != 3 or frame_feats.shape[2] != self.config.visual_dim:
             raise ValueError(
                 f"frame features have shape {frame_feats.shape}, expected [C, F, {self.config.visual_dim}]"
@@ -177,19 +196,20 @@ class VideoEncoder:
         if len(frame_feats) == 0:
             raise ValueError("the video has no clips")
         device = self.model.device
-        sub_tokens, sub_mask = self.text_tokens(texts)
-        encoding = self.model.encode_video(
-            torch.from_numpy(np.ascontiguousarray(frame_feats, dtype=np.float32)).to(device),
-            torch.from_numpy(np.ascontiguousarray(frame_mask, dtype=bool)).to(device),
-            sub_tokens,
-            sub_mask,
+        feats = torch.from_numpy(np.ascontiguousarray(frame_feats, dtype=np.float32)).to(device)
+        mask = torch.from_numpy(np.ascontiguousarray(frame_mask, dtype=bool)).to(device)
+        seen = [", ".join(name for name, _ in labels) for labels in self.model.clip_concepts(feats, mask)]
+        sub_tokens, sub_mask = self.text_tokens(
+            [f"{text} {names}".strip() for text, names in zip(texts, seen, strict=True)]
         )
+        encoding = self.model.encode_video(feats, mask, sub_tokens, sub_mask)
         return EncodedVideo(
             clips=encoding.clips.float().cpu().numpy(),
             segments=encoding.segments.float().cpu().numpy(),
             segment_ranges=encoding.segment_ranges.cpu().numpy().astype(np.int64),
             video=encoding.video.float().cpu().numpy(),
             duration=duration,
+            lines=concept_lines(seen, self.config.clip_seconds, duration),
         )
 
     def encode_file(self, path: Path, subtitles: Path | None = None) -> EncodedVideo:
@@ -207,6 +227,19 @@ class VideoEncoder:
                 chunk = []
         pending.add(chunk)
         return pending.finish(duration)
+
+
+def concept_lines(seen: Sequence[str], clip_seconds: float, duration: float) -> list[Line]:
+    """Per-clip class names -> "concepts" lines: runs of clips that saw the same names, timed by the clips."""
+    lines: list[Line] = []
+    start = 0
+    for i in range(1, len(seen) + 1):
+        if i == len(seen) or seen[i] != seen[start]:
+            if seen[start]:
+                end = min(i * clip_seconds, duration)
+                lines.append(Line("concepts", round(start * clip_seconds, 3), round(end, 3), seen[start]))
+            start = i
+    return lines
 
 
 class PendingVideo:

@@ -120,7 +120,7 @@ class VisualBackbone(nn.Module, ABC):
             self.encode(torch.zeros(1, 8, 8, 3, dtype=torch.uint8))
 
 
-def _to_float_nchw(frames: Tensor) -> Tensor:
+def to_float_nchw(frames: Tensor) -> Tensor:
     """uint8 [N,H,W,3] -> float [N,3,H,W] in [0,1]."""
     if frames.dim() != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be [N,H,W,3] RGB, got {tuple(frames.shape)}")
@@ -168,7 +168,7 @@ class CNNBackbone(VisualBackbone):
 
     def preprocess(self, frames: Tensor) -> Tensor:
         """uint8 [N,H,W,3] -> float [N,3,h,w] in [-1,1], resized to the model size if it differs."""
-        pixels = _to_float_nchw(frames)
+        pixels = to_float_nchw(frames)
         if tuple(pixels.shape[-2:]) != self.size:
             pixels = F.interpolate(pixels, size=self.size, mode="bilinear", antialias=True)
         return pixels * 2.0 - 1.0
@@ -270,7 +270,7 @@ class CLIPBackbone(VisualBackbone):
 
     def preprocess(self, frames: Tensor) -> Tensor:
         """uint8 [N,H,W,3] -> normalised float [N,3,S,S], S = image_size."""
-        pixels = _to_float_nchw(frames)
+        pixels = to_float_nchw(frames)
         h, w = pixels.shape[-2:]
         scale = self.image_size / min(h, w)
         size = (max(self.image_size, round(h * scale)), max(self.image_size, round(w * scale)))
@@ -286,9 +286,16 @@ class CLIPBackbone(VisualBackbone):
 
 
 def build_visual(spec: str, config: ModelConfig) -> VisualBackbone:
-    """'cnn' -> the built-in CNN; 'clip:<dir-or-id>' -> a CLIP vision tower (see ModelConfig.clip_vision)."""
+    """'cnn' -> the built-in CNN; 'efficientnet-lite0' -> the frozen ImageNet network
+    (`models.efficientnet`); 'clip:<dir-or-id>' -> a CLIP vision tower (see ModelConfig.clip_vision)."""
     if spec == "cnn":
         return CNNBackbone(config)
+    if spec == "efficientnet-lite0":
+        from models.efficientnet import EfficientNetBackbone
+
+        return EfficientNetBackbone(config)
     if spec.startswith("clip:") and len(spec) > 5:
         return CLIPBackbone(spec.removeprefix("clip:"), config)
-    raise ValueError(f"unknown visual backbone spec {spec!r}: expected 'cnn' or 'clip:<dir-or-id>'")
+    raise ValueError(
+        f"unknown visual backbone spec {spec!r}: expected 'cnn', 'efficientnet-lite0' or 'clip:<dir-or-id>'"
+    )

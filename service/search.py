@@ -33,7 +33,7 @@ from torch import Tensor
 
 from indexer.snapshot import Snapshot, VideoNotFoundError
 from models.model import KairosModel
-from models.moment import decode_moments_batch, spans_to_seconds
+from models.moment import Span, decode_moments_batch, similarity_moments, spans_to_seconds
 from models.onnx_export import default_cache_dir
 from models.query_backends import QueryBackend, load_query_backend
 from service.batcher import MicroBatcher
@@ -201,9 +201,7 @@ class SearchPipeline:
             part = rows[done : done + chunk]
             done += len(part)
             chunk *= 4
-            lengths = [len(vectors[row]) for row in part]
-            unary, pair = self._moment_logits(q, [vectors[row] for row in part], lengths)
-            decoded = decode_moments_batch(unary, pair, lengths, limit, min_clips, max_clips, NMS_IOU)
+            decoded = self._decode(q, [vectors[row] for row in part], limit, min_clips, max_clips)
             for row, spans in zip(part, decoded, strict=True):
                 duration = float(durations[int(candidates.idx[row])])
                 for span in spans:
@@ -223,6 +221,19 @@ class SearchPipeline:
             )
             for score, row, start, end, moment_score in found[:limit]
         ]
+
+    def _decode(
+        self, q: np.ndarray, vectors: list[np.ndarray], limit: int, min_clips: int, max_clips: int | None
+    ) -> list[list[Span]]:
+        """Each video's best spans: from the moment head, or (a `zero_shot` model) its similarity curve."""
+        if self.model.config.zero_shot:
+            return [
+                similarity_moments(clips.astype(np.float32) @ q, limit, min_clips, max_clips, NMS_IOU)
+                for clips in vectors
+            ]
+        lengths = [len(clips) for clips in vectors]
+        unary, pair = self._moment_logits(q, vectors, lengths)
+        return decode_moments_batch(unary, pair, lengths, limit, min_clips, max_clips, NMS_IOU)
 
     def _moment_logits(
         self, q: np.ndarray, vectors: list[np.ndarray], lengths: list[int]

@@ -24,7 +24,7 @@ from models.registry import create_model, list_models
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "kairos-small"
+DEFAULT_MODEL = "kairos-real"  # for a user's own videos; the synthetic demo names kairos-small
 WEIGHTS_DIR = Path(models.__file__).resolve().parent / "weights"  # bundled checkpoints, one folder a name
 RANDOM_INIT_SEED = 0
 FRAME_BATCH = 96  # frames per `encode_frames` call
@@ -92,7 +92,8 @@ class EncodedVideo:
 
 
 def resolve_model(spec: str = DEFAULT_MODEL) -> KairosModel:
-    """A checkpoint dir (with config.json), or a registry name: its bundled weights, else random weights."""
+    """A checkpoint dir (with config.json), or a registry name: its bundled weights, else random weights
+    (a `zero_shot` model uses none of its trainable weights, so it needs no bundled ones)."""
     path = Path(spec).expanduser()
     if (path / "config.json").is_file():
         return load_checkpoint(path)
@@ -107,6 +108,8 @@ def resolve_model(spec: str = DEFAULT_MODEL) -> KairosModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_INIT_SEED)
         model = create_model(spec)
+    if model.config.zero_shot:
+        return model
     log.warning(
         "model %r has no bundled weights in %s: its weights are random (seed %d)",
         spec,

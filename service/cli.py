@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 snapshots_app = typer.Typer(help="Show and prune published snapshots.", no_args_is_help=True)
 app.add_typer(snapshots_app, name="snapshots")
+DEMO_MODEL = "kairos-small"  # the synthetic demo corpus is the world this model was trained on
 
 
 def _fail(message: str) -> NoReturn:
@@ -285,7 +286,7 @@ def demo(
     corpus = root / "corpus"
     summary = generate_corpus(corpus, SynthConfig(videos=videos, seed=2026, max_duration=45.0))
     typer.echo(format_summary(summary))
-    report = index_command.index([str(corpus / "videos")], root / "index", progress=True)
+    report = index_command.index([str(corpus / "videos")], root / "index", model=DEMO_MODEL, progress=True)
     typer.echo(f"indexed {len(report.get('indexed', []))}, reused {len(report.get('reused', []))} videos")
     examples = _example_queries(corpus)
     typer.echo(f"\nKairos at http://{host}:{port}/  — try:")
@@ -298,7 +299,7 @@ def demo(
         from service.app import serve as run
         from service.settings import Settings
 
-        run(Settings(snapshot_root=root / "index"), host=host, port=port)
+        run(Settings(snapshot_root=root / "index", model=DEMO_MODEL), host=host, port=port)
 
 
 def _example_queries(corpus: Path, n: int = 3) -> list[str]:

@@ -59,6 +59,13 @@ class Timings(BaseModel):
     stage2_ms: float = 0.0
 
 
+class MatchedLine(BaseModel):
+    stream: str = Field(description='The stream the line belongs to, e.g. "concepts" (what was seen).')
+    text: str
+    start: float = Field(description="Seconds from the start of the video.")
+    end: float = Field(description="Seconds.")
+
+
 class Moment(BaseModel):
     video_id: VideoId
     start: float = Field(description="Seconds from the start of the video.")
@@ -68,6 +75,10 @@ class Moment(BaseModel):
     )
     video_score: float = Field(description="Stage-1 similarity of the query to the video (cosine).")
     moment_score: float = Field(description="Moment head score of the span in (0, 1].")
+    matched: list[MatchedLine] = Field(
+        default_factory=list,
+        description="Each stream's line at the moment's clip most similar to the query: why it matched.",
+    )
 
 
 class VideoHit(BaseModel):

@@ -44,6 +44,7 @@ from service.metrics import Metrics
 from service.schemas import (
     Answer,
     LocalizeRequest,
+    MatchedLine,
     Moment,
     MomentBounds,
     SearchRequest,
@@ -218,6 +219,7 @@ class SearchPipeline:
                 score=score,
                 video_score=float(candidates.scores[row]),
                 moment_score=float(moment_score),
+                matched=matched_lines(snapshot, int(candidates.idx[row]), vectors[row], q, start, end),
             )
             for score, row, start, end, moment_score in found[:limit]
         ]
@@ -345,6 +347,25 @@ class SearchPipeline:
         self.metrics.stage_seconds.labels(stage="total").observe(elapsed)
         answer.took_ms = round(elapsed * 1000, 3)
         return answer
+
+
+def matched_lines(
+    snapshot: Snapshot, idx: int, clips: np.ndarray, q: np.ndarray, start: float, end: float
+) -> list[MatchedLine]:
+    """The lines of each stream of video `idx` at the clip of [start, end) most similar to the query."""
+    lines = snapshot.lines_at(idx)
+    if not lines:
+        return []
+    clip_seconds = snapshot.manifest.clip_seconds
+    first = int(start / clip_seconds + 1e-9)
+    last = max(first + 1, math.ceil(end / clip_seconds - 1e-9))
+    best = first + int(np.argmax(clips[first:last].astype(np.float32) @ q))
+    at = (best + 0.5) * clip_seconds
+    return [
+        MatchedLine(stream=line.stream, text=line.text, start=line.start, end=line.end)
+        for line in lines
+        if line.start <= at < line.end
+    ]
 
 
 def clip_bounds(bounds: MomentBounds, clip_seconds: float) -> tuple[int, int]:

@@ -171,9 +171,9 @@ def _feature_loader(cache: _Cache, source: FeatureSource) -> Loader:
 def _check_durations(
     rows: Sequence[Annotation], videos: Sequence[VideoData], index_of: dict[str, int]
 ) -> None:
-    """Warn when annotated durations disagree with the videos' (by over 10 %): a wrong `--features-fps`?"""
+    """Warn when videos last over 10 % more or less than annotated: features read at the wrong fps?"""
     off = {
-        row.video
+        row.video: row.duration
         for row in rows
         if row.duration is not None
         and abs(videos[index_of[row.video]].duration - row.duration) > 0.1 * row.duration
@@ -181,12 +181,11 @@ def _check_durations(
     if off:
         name = min(off)
         log.warning(
-            "%d videos last other than their annotations say, e.g. %s: %.1f s, annotated %.1f s "
-            "(for features: is --features-fps right?)",
+            "%d videos last other than annotated, e.g. %s: %.1f s, annotated %.1f s (wrong --features-fps?)",
             len(off),
             name,
             videos[index_of[name]].duration,
-            next(row.duration for row in rows if row.video == name),
+            off[name],
         )
 
 

@@ -8,12 +8,13 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import indexer.dataset as dataset
 from indexer.annotations import read_annotations
-from indexer.dataset import build_dataset, clip_span, shorter_phrasings
+from indexer.dataset import FeatureSource, build_dataset, clip_span, shorter_phrasings
 from indexer.subtitles import read_subtitles
 from indexer.synth import SynthConfig, generate_corpus
 from models.model import KairosModel
@@ -166,3 +167,31 @@ def test_unreadable_video_is_skipped_with_its_queries(
         copy, copy / "annotations" / "val.jsonl", model, tmp_path / "cache", pseudo_queries=False
     )
     assert len(val.pseudo) == 0 and val.pseudo.text.tokens.shape == (0, 0, 384)
+
+
+def test_a_features_folder_becomes_tensors(
+    model: KairosModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Arrays at 4 fps read at the model's 2 fps; subtitles where a file has them; QVHighlights queries."""
+    folder = tmp_path / "features"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(folder / "talk.npy", rng.normal(size=(40, 32)).astype(np.float32))  # 10 s
+    np.savez(folder / "walk.npz", features=rng.normal(size=(26, 32)))  # 6.5 s
+    (folder / "talk.srt").write_text("1\n00:00:01,000 --> 00:00:04,000\na person talks\n")
+    rows = [
+        {"qid": 1, "query": "a person talks", "vid": "talk", "duration": 10, "relevant_windows": [[1, 4]]},
+        {"qid": 2, "query": "someone walks", "vid": "walk", "duration": 30, "relevant_windows": [[3, 6]]},
+        {"qid": 3, "query": "nobody", "vid": "absent", "duration": 5, "relevant_windows": [[0, 1]]},
+    ]
+    annotations = tmp_path / "qvh.jsonl"
+    annotations.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with caplog.at_level(logging.WARNING, logger="indexer.dataset"):
+        data = build_dataset(FeatureSource(folder, 4.0), annotations, model, cache_dir=tmp_path / "cache")
+    talk, walk = data.videos
+    assert (talk.name, talk.duration, walk.name, walk.duration) == ("talk", 10.0, "walk", 6.5)
+    assert talk.frames.shape == (7, 3, 32) and talk.frames.dtype == torch.float32
+    assert walk.frames.shape == (5, 3, 32) and not bool(walk.sub_mask.any())
+    assert data.queries.span.tolist() == [[0, 2], [2, 3]] and len(data.pseudo) == 1
+    assert "skipping video absent: no feature file" in caplog.text
+    assert "1 videos last other than annotated, e.g. walk: 6.5 s, annotated 30.0 s" in caplog.text

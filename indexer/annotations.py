@@ -77,6 +77,19 @@ def _window(value: object) -> Window | None:
     return None
 
 
+def _windows(row: dict[str, Any], qvh: bool) -> tuple[Window, ...]:
+    """The row's windows: QVHighlights `relevant_windows`, or TVR's one `ts`; ValueError naming the field."""
+    raw = row["relevant_windows"] if qvh else [row["ts"]]
+    windows = [w for w in map(_window, raw) if w is not None] if isinstance(raw, list) else []
+    if qvh and (not windows or len(windows) < len(raw)):
+        raise ValueError(
+            f"relevant_windows must be a non-empty list of [start, end] seconds, start <= end, got {raw!r}"
+        )
+    if not windows:
+        raise ValueError(f"ts must be [start, end] seconds with start <= end, got {row['ts']!r}")
+    return tuple(windows)
+
+
 def _parse(row: object, line: int) -> Annotation:
     """One decoded line as an `Annotation`; ValueError saying which field is wrong."""
     if not isinstance(row, dict):
@@ -93,18 +106,7 @@ def _parse(row: object, line: int) -> Annotation:
         raise ValueError(f"{text_key} must be a non-empty string")
     if not isinstance(video, str) or not video:
         raise ValueError(f"{video_key} must be a non-empty string")
-    if qvh:
-        spans = row["relevant_windows"]
-        windows = [_window(w) for w in spans] if isinstance(spans, list) else []
-        if not windows or None in windows:
-            raise ValueError(
-                f"relevant_windows must be a non-empty list of [start, end] seconds with start <= end, "
-                f"got {spans!r}"
-            )
-    else:
-        windows = [_window(row["ts"])]
-        if windows[0] is None:
-            raise ValueError(f"ts must be [start, end] seconds with start <= end, got {row['ts']!r}")
+    windows = _windows(row, qvh)
     duration = row.get("duration")
     if duration is not None and not (_number(duration) and duration > 0):
         raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
@@ -115,7 +117,7 @@ def _parse(row: object, line: int) -> Annotation:
         query_id=query_id,
         text=text,
         video=video,
-        windows=tuple(w for w in windows if w is not None),
+        windows=windows,
         duration=None if duration is None else float(duration),
         kind=str(kind),
         line=line,

@@ -87,8 +87,14 @@ def synth(
 
 @app.command()
 def train(
-    corpus: Path = typer.Option(..., "--corpus", help="A corpus folder (videos/ and subtitles)."),
-    annotations: Path = typer.Option(..., "--annotations", help="TVR-format jsonl."),
+    corpus: Path | None = typer.Option(None, "--corpus", help="A corpus folder (videos/ and subtitles)."),
+    features: Path | None = typer.Option(
+        None, "--features", help="Instead of --corpus: a folder of precomputed [T, D] arrays."
+    ),
+    features_fps: float | None = typer.Option(
+        None, "--features-fps", help="Rate of those arrays (default: the model's fps)."
+    ),
+    annotations: Path = typer.Option(..., "--annotations", help="TVR or QVHighlights jsonl."),
     out: Path | None = typer.Option(None, "--out", help="Checkpoint folder to write."),
     model: str = typer.Option("kairos-small", "--model", help="A registered architecture."),
     val_annotations: Path | None = typer.Option(None, "--val-annotations", help="Validation jsonl."),
@@ -117,20 +123,28 @@ def train(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="With --eval-only."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Train a model on a corpus (or evaluate a checkpoint with --eval-only)."""
+    """Train a model on a corpus or a features folder (or evaluate a checkpoint with --eval-only)."""
+    from indexer.dataset import FeatureSource
     from models.checkpoint import CheckpointError
     from service import train_command
 
+    source: Path | FeatureSource
+    if features is not None and corpus is None:
+        source = FeatureSource(features, features_fps)
+    elif corpus is not None and features is None:
+        source = corpus
+    else:
+        _fail("give one of --corpus DIR and --features DIR")
     try:
         if eval_only:
             if checkpoint is None:
                 _fail("--eval-only needs --checkpoint DIR")
-            result = train_command.evaluate(checkpoint, corpus, annotations, cache=cache, device=device)
+            result = train_command.evaluate(checkpoint, source, annotations, cache=cache, device=device)
         else:
             if out is None:
                 _fail("training needs --out DIR")
             result = train_command.train(
-                corpus,
+                source,
                 annotations,
                 out,
                 model=model,
@@ -230,7 +244,7 @@ def snapshots_gc(
 @app.command("eval")
 def evaluate(
     snapshot: Path = typer.Option(..., "--snapshot", help="Snapshot root or folder."),
-    queries: Path = typer.Option(..., "--queries", help="TVR-format jsonl with ground truth."),
+    queries: Path = typer.Option(..., "--queries", help="TVR or QVHighlights jsonl with ground truth."),
     out: Path | None = typer.Option(None, "--out", help="Write the TVR prediction file here."),
     model: str | None = typer.Option(None, "--model", help="Model name or folder (default: the service's)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object keyed as TVR's evaluator."),

@@ -10,8 +10,13 @@ not load against the CPU build ("operator torchvision::nms does not exist"). Cla
 
 from __future__ import annotations
 
+import hashlib
+import warnings
 from functools import cache
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -25,6 +30,7 @@ CLASSES = 1000
 # The TensorFlow Lite models' normalisation ((x - 127) / 128), which these converted weights were trained on.
 MEAN = 127.0 / 255.0
 STD = 128.0 / 255.0
+EXPORT_FORMAT = "1"  # bump when the exported graph changes
 
 
 class EfficientNetBackbone(VisualBackbone):
@@ -52,6 +58,7 @@ class EfficientNetBackbone(VisualBackbone):
         self.net.eval().requires_grad_(False)
         self.short_side = 224
         self.out_dim = FEATURES
+        self._session: Any = None  # the ONNX Runtime session, made on first CPU use
 
     def train(self, mode: bool = True) -> EfficientNetBackbone:
         """The network stays in eval mode (frozen batch-norm statistics)."""
@@ -75,10 +82,61 @@ class EfficientNetBackbone(VisualBackbone):
         with torch.no_grad():
             return self.net._avg_pooling(self.net.extract_features(pixels)).flatten(1)  # [N,1280]
 
+    def encode(self, frames: Tensor) -> Tensor:
+        """uint8 frames [N,H,W,3] -> features [N,1280]: ONNX Runtime on the CPU, torch elsewhere."""
+        device = next(self.parameters()).device
+        pixels = self.preprocess(frames.to(device))
+        if device.type != "cpu":
+            return self(pixels)
+        if self._session is None:
+            self._session = _session(self)
+        (features,) = self._session.run(
+            None, {"pixels": np.ascontiguousarray(pixels.numpy(), dtype=np.float32)}
+        )
+        return torch.from_numpy(features)
+
     def class_probs(self, features: Tensor) -> Tensor:
         """Pooled features [..., 1280] -> ImageNet class probabilities [..., 1000]."""
         with torch.no_grad():
             return self.net._fc(features).softmax(dim=-1)
+
+
+def _session(backbone: EfficientNetBackbone) -> Any:
+    """An ONNX Runtime session (one thread per torch thread) over the network, exported once per weights."""
+    import onnxruntime as ort
+
+    from models.onnx_export import default_cache_dir, write_atomic
+
+    digest = hashlib.sha256(f"{SPEC}\x00{EXPORT_FORMAT}".encode())
+    for name, tensor in sorted(backbone.net.state_dict().items()):
+        digest.update(
+            name.encode() + tensor.detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+        )
+    path = default_cache_dir() / f"{SPEC}-{digest.hexdigest()[:16]}.onnx"
+    if not path.exists():
+        write_atomic(path, lambda tmp: _export(backbone, tmp))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _export(backbone: EfficientNetBackbone, path: Path) -> None:
+    """torch.onnx (TorchScript exporter: offline) with a dynamic batch, height and width."""
+    example = torch.zeros(1, 3, 224, 320)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", "Constant folding", UserWarning)  # the padding's slices: harmless
+        torch.onnx.export(
+            backbone,
+            (example,),
+            str(path),
+            dynamo=False,
+            input_names=["pixels"],
+            output_names=["features"],
+            dynamic_axes={"pixels": {0: "n", 2: "h", 3: "w"}, "features": {0: "n"}},
+        )
 
 
 @cache

@@ -64,12 +64,12 @@ def onnx_file(model: KairosModel, precision: Precision, cache_dir: Path) -> Path
     folder = cache_dir / export_key(model)
     fp32 = folder / "query-fp32.onnx"
     if not fp32.exists():
-        _write_atomic(fp32, lambda tmp: export_fp32(model, tmp))
+        write_atomic(fp32, lambda tmp: export_fp32(model, tmp))
     if precision == "fp32":
         return fp32
     int8 = folder / "query-int8.onnx"
     if not int8.exists():
-        _write_atomic(int8, lambda tmp: quantize_int8(fp32, tmp))
+        write_atomic(int8, lambda tmp: quantize_int8(fp32, tmp))
     return int8
 
 
@@ -105,7 +105,7 @@ def quantize_int8(source: Path, path: Path) -> None:
     quantize_dynamic(source, path, per_channel=True, weight_type=QuantType.QInt8)
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """`write` to a unique temporary file beside `path`, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.onnx")

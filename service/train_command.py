@@ -22,7 +22,7 @@ from indexer.dataset import FeatureSource, build_dataset
 from models.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
 from models.config import ModelConfig
 from models.data import TrainData
-from models.registry import create_model
+from models.registry import create_model, get_config
 from models.train import Predictions, TrainConfig, Trainer, predict, retrieval_metrics
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,8 @@ def train(
     torch.manual_seed(seed)
     if resume is not None:
         net = create_model(ModelConfig.from_dict(read_checkpoint_config(resume)["architecture"]))
-    else:
-        net = create_model(model)
+    else:  # a zero-shot architecture (kairos-real) trains the parts it leaves unused
+        net = create_model(dataclasses.replace(get_config(model), zero_shot=False))
     data = build_dataset(
         corpus,
         annotations,

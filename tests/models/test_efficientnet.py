@@ -68,3 +68,9 @@ def test_top_labels_adds_classes_that_share_a_name_and_applies_the_floor() -> No
 def test_the_visual_dim_must_be_the_network_width() -> None:
     with pytest.raises(ValueError, match="1280-d features"):
         EfficientNetBackbone(dataclasses.replace(get_config("kairos-real"), visual_dim=256))
+
+
+def test_onnx_runtime_features_equal_torch_features(backbone: EfficientNetBackbone) -> None:
+    frames = torch.from_numpy(load_photo("coffee"))[None]
+    pixels = backbone.preprocess(frames)
+    torch.testing.assert_close(backbone.encode(frames), backbone(pixels), atol=1e-3, rtol=1e-3)

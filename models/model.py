@@ -168,11 +168,8 @@ class KairosModel(nn.Module):
     def _encode_text_only(self, c: int, sub_tokens: Tensor | None, sub_mask: Tensor | None) -> VideoEncoding:
         """The zero-shot encoding of C clips: each clip is its text's sentence vector (zeros without text);
         segments and the video are their normalised means."""
-        if sub_tokens is None or sub_mask is None or sub_tokens.shape[1] == 0:
-            clips = torch.zeros(c, self.config.dim, device=self.device)
-        else:
-            clips = self.subtitle_vectors(sub_tokens, sub_mask)
-            assert clips is not None  # zero_shot always has them
+        said = None if sub_tokens is None or sub_mask is None else self.subtitle_vectors(sub_tokens, sub_mask)
+        clips = said if said is not None else torch.zeros(c, self.config.dim, device=self.device)
         segments, ranges = self.hero.segments(clips)
         return VideoEncoding(
             clips=clips, segments=segments, segment_ranges=ranges, video=F.normalize(clips.sum(0), dim=0)

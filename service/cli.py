@@ -171,7 +171,11 @@ def train(
 def index(
     sources: list[str] = typer.Argument(None, help="Folders, globs, video files or .jsonl manifests."),
     out: Path = typer.Option(..., "--out", help="Snapshot root."),
-    model: str = typer.Option("kairos-small", "--model", help="A model name or checkpoint folder."),
+    model: str = typer.Option(
+        "kairos-real",
+        "--model",
+        help="A model name or checkpoint folder (kairos-small for synthetic corpora).",
+    ),
     workers: int = typer.Option(1, "--workers", min=1, help="Decoding processes."),
     features: Path | None = typer.Option(None, "--features", help="A folder of precomputed [T, D] arrays."),
     features_fps: float | None = typer.Option(None, "--features-fps", help="Rate of those arrays."),

@@ -54,7 +54,9 @@ def test_a_moment_says_what_was_seen(real_root: Path) -> None:
     cache = Cache(connect(settings.redis_url, settings.redis_timeout_s), metrics, ttl_s=0, retry_s=60)
     pipeline = SearchPipeline(model, model_fingerprint(model), cache, metrics, settings)
     with open_snapshot(real_root) as snap:
-        first = pipeline.search(SearchRequest(query="a cup of coffee", limit=1), snap).moments[0]
+        first = pipeline.search(
+            SearchRequest(query="a cup of coffee", limit=1, video_ids=None), snap
+        ).moments[0]
     assert (first.video_id, first.start, first.end) == ("photos_0", 6.0, 12.0)
     [line] = first.matched
     assert line.stream == "concepts" and "espresso" in line.text and line.start <= 6.0 < 12.0 <= line.end

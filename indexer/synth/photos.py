@@ -80,7 +80,7 @@ def write_photo_corpus(out: Path) -> Path:
     """Write OUT/videos/photos_<i>.mp4 and OUT/annotations/test.jsonl; returns the annotations file."""
     (out / "videos").mkdir(parents=True, exist_ok=True)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: list[dict[str, object]] = []
     for v, photos in enumerate(VIDEOS):
         name = f"photos_{v}"
         duration = write_photo_video(out / "videos" / f"{name}.mp4", photos)

@@ -77,6 +77,17 @@ def root_lock(root: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def publish_dir(root: Path, partial: Path, version: str) -> Path:
+    """Move a finished partial directory to `snapshots/<version>` and point CURRENT at it; call under
+    `root_lock`. Every file in `partial` must already be fsynced."""
+    fsync_path(partial)
+    final = snapshots_dir(root) / version
+    os.rename(partial, final)
+    fsync_path(final.parent)
+    write_atomic(root / CURRENT, f"{version}\n".encode())
+    return final
+
+
 def version_seq(version: str) -> int | None:
     """The sequence number of a version name, None when the name is not a version."""
     match = VERSION_RE.match(version)

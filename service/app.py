@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import faiss
 import torch
+import transformers
 import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -222,6 +223,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
     if problem is not None:
         raise ExposureError(problem)
     logging_config = log_config(settings.log_json)
+    if settings.log_json:  # stderr holds JSON lines only: no progress bars (here and in worker processes)
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        transformers.utils.logging.disable_progress_bar()
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_config=logging_config)
         return

@@ -37,7 +37,8 @@ def test_round_trip_publishes_the_same_snapshot(tmp_path: Path) -> None:
     with open_snapshot(source) as old, open_snapshot(tmp_path / "b") as new:
         assert new.video_ids == old.video_ids and new.manifest == old.manifest
         assert np.array_equal(new.clip_vectors(old.video_ids[2]), old.clip_vectors(old.video_ids[2]))
-        assert [a.tolist() for a in new.top_videos(query, 3)] == [a.tolist() for a in old.top_videos(query, 3)]
+        found = [[a.tolist() for a in snap.top_videos(query, 3)] for snap in (old, new)]
+        assert found[0] == found[1]
 
 
 def test_a_clashing_version_is_refused(tmp_path: Path) -> None:
@@ -84,7 +85,8 @@ def test_cli_export_and_import(tmp_path: Path) -> None:
     info = build(tmp_path / "a", make_videos(3))
     runner = CliRunner()
     backup = str(tmp_path / "backup.tar")
-    exported = runner.invoke(app, ["snapshots", "export", info.version, backup, "--root", str(tmp_path / "a")])
+    root = str(tmp_path / "a")
+    exported = runner.invoke(app, ["snapshots", "export", info.version, backup, "--root", root])
     assert exported.exit_code == 0, exported.output
     imported = runner.invoke(app, ["snapshots", "import", backup, "--root", str(tmp_path / "b")])
     assert imported.exit_code == 0 and f"imported {info.version} (3 videos)" in imported.output

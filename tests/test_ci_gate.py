@@ -27,5 +27,5 @@ def test_missing_parts_fail_only_under_ci(tmp_path: Path, ci: str, outcome: str)
     done = subprocess.run([*command, str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
     assert outcome in done.stdout, done.stdout
     reason = "no widget is installed"
-    expected = f"CI=true and {reason}" if ci else f"SKIPPED [1] "
+    expected = f"CI=true and {reason}" if ci else "SKIPPED [1] "
     assert expected in done.stdout and reason in done.stdout, done.stdout

@@ -26,11 +26,7 @@ def accept_or_new(value: str | None) -> str:
 
 
 class RequestIds:
-    """ASGI middleware: the request id is set for the request's context and echoed in `X-Request-ID`.
-
-    It is not reset afterwards: each request runs in a task of its own (its own copy of the context), and the
-    500 handler, which Starlette runs outside every middleware, still needs it.
-    """
+    """ASGI middleware: sets the request id for the request's context and echoes it in `X-Request-ID`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -40,6 +36,8 @@ class RequestIds:
             await self.app(scope, receive, send)
             return
         rid = accept_or_new(Headers(scope=scope).get(HEADER))
+        # Never reset: each request runs in a task of its own (its own copy of the context), and the 500
+        # handler, which Starlette runs outside every middleware, still needs it.
         request_id.set(rid)
 
         async def send_with_id(message: Message) -> None:

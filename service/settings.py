@@ -118,10 +118,6 @@ class Settings(BaseSettings):
                 return Caller(role, "key:" + hashlib.sha256(expected).hexdigest()[:16])
         return Caller(None, None)
 
-    def allowed(self, key: str | None) -> bool:
-        """Whether a presented API key opens the write endpoints (always, when no key is configured)."""
-        return self.api_key is None or self.caller(key).role == "write"
-
     def can_read(self, caller: Caller) -> bool:
         """Whether a caller may use the read endpoints (anyone, unless read keys are configured)."""
         return not self.read_api_keys or caller.role is not None

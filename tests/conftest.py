@@ -21,8 +21,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def missing(reason: str) -> NoReturn:
-    """A real part the test needs is absent: skip it, with the reason, except under CI=true, where it fails
-    (CI must not pass by skipping)."""
+    """A real part the test needs is missing: skip with the reason, or fail when CI=true."""
     if IN_CI:
         pytest.fail(f"CI=true and {reason}", pytrace=False)
     pytest.skip(reason)

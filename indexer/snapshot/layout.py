@@ -78,8 +78,7 @@ def root_lock(root: Path) -> Iterator[None]:
 
 
 def publish_dir(root: Path, partial: Path, version: str) -> Path:
-    """Move a finished partial directory to `snapshots/<version>` and point CURRENT at it; call under
-    `root_lock`. Every file in `partial` must already be fsynced."""
+    """Rename a finished, fsynced partial to `snapshots/<version>`, then move CURRENT (under root_lock)."""
     fsync_path(partial)
     final = snapshots_dir(root) / version
     os.rename(partial, final)

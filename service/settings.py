@@ -20,6 +20,7 @@ MAX_LIMIT = 100
 
 Stage1Mode = Literal["segments", "video"]
 QueryEncoder = Literal["torch", "onnx-fp32", "onnx-int8"]  # = models.query_backends.BACKENDS (tested)
+Role = Literal["write", "read"]
 
 
 class Settings(BaseSettings):
@@ -110,7 +111,7 @@ class Settings(BaseSettings):
         if key is None:
             return Caller(None, None)
         presented = key.encode()
-        roles = [("write", self.api_key)] if self.api_key is not None else []
+        roles: list[tuple[Role, SecretStr]] = [("write", self.api_key)] if self.api_key is not None else []
         roles += [("read", k) for k in self.read_api_keys]
         for role, secret in roles:
             expected = secret.get_secret_value().encode()
@@ -136,7 +137,7 @@ class Settings(BaseSettings):
 class Caller:
     """The role of a presented key ("write", "read" or None) and its rate-limit bucket (a hash of it)."""
 
-    role: str | None
+    role: Role | None
     bucket: str | None
 
 

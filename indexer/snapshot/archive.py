@@ -45,7 +45,7 @@ def export_snapshot(root: str | os.PathLike[str], version: str, target: Path) ->
     """Write snapshot `version` of `root` (`current`: the one CURRENT names) to the tar file `target`."""
     base = Path(root)
     if version == "current":
-        version = layout.read_current(base) or ""
+        version = layout.read_current(base) or "current"  # none published: reported just below
     directory = layout.snapshots_dir(base) / version
     if layout.version_seq(version) is None or not directory.is_dir():
         raise SnapshotNotFoundError(f"no snapshot {version!r} in {base}; see `kairos snapshots list`")

@@ -105,11 +105,11 @@ def get_caller(
     return settings.caller(key)
 
 
-def _unauthorized(what: str) -> ApiError:
+def _unauthorized() -> ApiError:
     return ApiError(
         401,
         "unauthorized",
-        f"{what} needs the API key: send it as X-API-Key or Authorization: Bearer",
+        "this endpoint needs the API key: send it as X-API-Key or Authorization: Bearer",
         headers={"WWW-Authenticate": "Bearer"},
     )
 
@@ -121,7 +121,7 @@ def require_read(
 ) -> None:
     """Every /v1 endpoint: a read key when read keys are configured, then the caller's rate limit."""
     if not services.settings.can_read(caller):
-        raise _unauthorized("this endpoint")
+        raise _unauthorized()
     if services.limiter is None:
         return
     bucket = caller.bucket or f"ip:{request.client.host if request.client else 'unknown'}"
@@ -141,7 +141,7 @@ def require_api_key(
 ) -> None:
     """Write endpoints: the configured write key (any caller when none is configured)."""
     if settings.api_key is not None and caller.role != "write":
-        raise _unauthorized("this endpoint")
+        raise _unauthorized()
 
 
 def check_limits(settings: Settings, query: str, limit: int | None = None, top_k: int | None = None) -> None:

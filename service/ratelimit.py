@@ -11,7 +11,7 @@ from collections import OrderedDict
 
 import redis
 
-from service.cache import PREFIX
+from service.cache import LOG_EVERY_S, PREFIX
 
 log = logging.getLogger(__name__)
 LOCAL_BUCKETS = 10_000  # callers remembered per process while Redis is down (least recently seen dropped)
@@ -48,6 +48,7 @@ class RateLimiter:
         self.retry_s = retry_s
         self._script = client.register_script(TOKEN_BUCKET)
         self._down_until = 0.0
+        self._last_log = -LOG_EVERY_S
         self._local: OrderedDict[str, tuple[float, float]] = OrderedDict()  # bucket → (tokens, at)
         self._lock = threading.Lock()
 
@@ -57,8 +58,11 @@ class RateLimiter:
                 allowed, wait = self._script(keys=[f"{PREFIX}rate:{bucket}"], args=[self.rate, self.burst])
                 return 0.0 if int(allowed) else float(wait)
             except (redis.RedisError, OSError) as exc:
-                self._down_until = time.monotonic() + self.retry_s
-                log.warning("rate limits fall back to this process: redis unavailable (%s)", exc)
+                now = time.monotonic()
+                self._down_until = now + self.retry_s
+                if now - self._last_log >= LOG_EVERY_S:  # at most one line per 30 s of outage
+                    self._last_log = now
+                    log.warning("rate limits fall back to this process: redis unavailable (%s)", exc)
         return self._wait_here(bucket)
 
     def _wait_here(self, bucket: str) -> float:

@@ -16,7 +16,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-snapshots_app = typer.Typer(help="Show and prune published snapshots.", no_args_is_help=True)
+snapshots_app = typer.Typer(help="List, prune, back up and restore snapshots.", no_args_is_help=True)
 app.add_typer(snapshots_app, name="snapshots")
 DEMO_MODEL = "kairos-small"  # the synthetic demo corpus is the world this model was trained on
 
@@ -245,6 +245,38 @@ def snapshots_gc(
         _fail(str(exc))
 
 
+@snapshots_app.command("export")
+def snapshots_export(
+    version: str = typer.Argument(..., help="A version from `kairos snapshots list`, or `current`."),
+    file: Path = typer.Argument(..., help="The backup to write (a tar file)."),
+    root: Path = typer.Option(..., "--root", help="Snapshot root."),
+) -> None:
+    """Write one snapshot to a tar file with a SHA-256 of every file in it."""
+    from indexer.snapshot import SnapshotError
+    from indexer.snapshot.archive import export_snapshot
+
+    try:
+        typer.echo(f"wrote {export_snapshot(root, version, file)}")
+    except SnapshotError as exc:
+        _fail(str(exc))
+
+
+@snapshots_app.command("import")
+def snapshots_import(
+    file: Path = typer.Argument(..., help="A backup written by `kairos snapshots export`."),
+    root: Path = typer.Option(..., "--root", help="Snapshot root."),
+) -> None:
+    """Verify every file of a backup, then publish it as CURRENT (its version must be new to the root)."""
+    from indexer.snapshot import SnapshotError
+    from indexer.snapshot.archive import import_snapshot
+
+    try:
+        info = import_snapshot(root, file)
+    except SnapshotError as exc:
+        _fail(str(exc))
+    typer.echo(f"imported {info.version} ({info.manifest.counts.videos} videos); CURRENT is {info.version}")
+
+
 @app.command("eval")
 def evaluate(
     snapshot: Path = typer.Option(..., "--snapshot", help="Snapshot root or folder."),
@@ -271,13 +303,22 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes (e.g. one per core)."),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth", help="Listen beyond loopback with no KAIROS_API_KEY (writes open)."
+    ),
 ) -> None:
     """Serve the HTTP API and the web page (Redis from KAIROS_REDIS_URL)."""
+    from service.app import ExposureError
     from service.app import serve as run
     from service.settings import Settings
 
-    settings = Settings() if snapshot_root is None else Settings(snapshot_root=snapshot_root)
-    run(settings, host=host, port=port, workers=workers)
+    overrides: dict[str, Any] = {"snapshot_root": snapshot_root} if snapshot_root is not None else {}
+    if insecure_no_auth:
+        overrides["insecure_no_auth"] = True
+    try:
+        run(Settings(**overrides), host=host, port=port, workers=workers)
+    except ExposureError as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -314,10 +355,14 @@ def demo(
             f"  curl -s -H 'content-type: application/json' -d '{body}' http://{host}:{port}/v1/search"
         )
     if serve_api:
+        from service.app import ExposureError
         from service.app import serve as run
         from service.settings import Settings
 
-        run(Settings(snapshot_root=root / "index", model=DEMO_MODEL), host=host, port=port)
+        try:
+            run(Settings(snapshot_root=root / "index", model=DEMO_MODEL), host=host, port=port)
+        except ExposureError as exc:
+            _fail(str(exc))
 
 
 def _example_queries(corpus: Path, n: int = 3) -> list[str]:

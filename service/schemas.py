@@ -161,6 +161,7 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     field: str | None = None
+    request_id: str | None = None
 
 
 class ErrorBody(BaseModel):

@@ -260,12 +260,8 @@ class SnapshotWriter:
                 out.write(manifest.to_json())
                 out.flush()
                 os.fsync(out.fileno())
-            layout.fsync_path(self.partial)
-            final = layout.snapshots_dir(self.root) / version
-            os.rename(self.partial, final)
+            final = layout.publish_dir(self.root, self.partial, version)
             self._done = True
-            layout.fsync_path(final.parent)
-            layout.write_atomic(self.root / layout.CURRENT, f"{version}\n".encode())
         return SnapshotInfo(version=version, path=final, manifest=manifest)
 
     def _array_specs(self) -> dict[str, ArraySpec]:

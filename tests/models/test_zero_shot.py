@@ -45,7 +45,3 @@ def test_config_checks_for_concepts_and_zero_shot() -> None:
     with pytest.raises(ValueError, match="unknown visual backbone"):
         ModelConfig(visual="resnet")
 
-
-def test_older_configs_keep_their_hash() -> None:
-    config = get_config("kairos-small")
-    assert config.config_hash() == dataclasses.replace(config, concepts=0, zero_shot=False).config_hash()

@@ -3,7 +3,8 @@
 python benchmarks/real_photos.py [--concepts 1,3,5] [--floors 0,0.05,0.1]
 
 Indexes the 4 videos (12 photographs, 12 hand-written queries) with `kairos-real` at every (concepts, floor)
-setting asked for, and with the synthetic-trained `kairos-small`, then evaluates each through the service's
+setting asked for, with `kairos-real`'s own hierarchy and moment head used untrained (what its zero-shot mode
+avoids), and with the synthetic-trained `kairos-small`, then evaluates each through the service's
 `SearchPipeline` (what `kairos eval` runs). Also times the frame features per frame on one thread
 (EfficientNet in torch vs kairos-small's CNN). Writes benchmarks/results/real_photos.json and .md.
 """
@@ -108,6 +109,9 @@ def main() -> None:
                 name = f"kairos-real k={k} floor={floor:g}"
                 model = create_model(config).eval()
                 rows[name] = evaluate(model, work / "corpus" / "videos", annotations, work / name)
+        untrained = create_model(dataclasses.replace(base, zero_shot=False)).eval()
+        name = "kairos-real with its untrained hierarchy and head (zero_shot off)"
+        rows[name] = evaluate(untrained, work / "corpus" / "videos", annotations, work / "untrained")
         small = resolve_model("kairos-small").eval()
         rows["kairos-small (synthetic-trained)"] = evaluate(
             small, work / "corpus" / "videos", annotations, work / "s"

@@ -291,6 +291,8 @@ def format_summary(summary: CorpusSummary) -> str:
             f"events: {summary.events}   subtitle lines: {summary.lines}",
             "queries by type: " + ", ".join(f"{k} {v}" for k, v in summary.queries.items()),
             f"dropped ambiguous queries: {summary.dropped_queries}",
+            f"the same queries in held-out phrasings (evaluation only): {summary.out}/annotations/"
+            f"{HELDOUT_PHRASING_DIR}/",
             "shapes: " + _counts(summary.shapes),
             "colours: " + _counts(summary.colours),
             "actions: " + _counts(summary.actions),

@@ -196,6 +196,7 @@ def test_summary_table_names_every_split(corpus: tuple[Path, CorpusSummary]) -> 
     table = format_summary(summary)
     assert all(f"| {split} |" in table for split in SPLITS)
     assert "queries by type: v " in table
+    assert "/annotations/heldout_phrasing/" in table
 
 
 def test_config_rejects_impossible_durations() -> None:

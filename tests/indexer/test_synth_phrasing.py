@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -15,6 +16,7 @@ from indexer.synth import (
     parse_mentions,
     plan_corpus,
 )
+from indexer.synth.corpus import verified_heldout_phrasings
 from indexer.synth.phrasing import FRAMES_BY_KEYS, content_words, reserved_vocabulary
 from indexer.synth.queries import BOTH_TEMPLATES, SPOKEN_TEMPLATES, VISUAL_TEMPLATES, template_keys
 from indexer.synth.vocab import ACTIONS, BACKGROUNDS, COLOURS, NAMES, PLACES, SHAPES, SIZE_WORDS, TOPICS
@@ -83,3 +85,13 @@ def test_parse_mentions_reads_reserved_words() -> None:
         "number": "12",
     }
     assert parse_mentions("a lozenge strobes while a rhombus whirls")["action"] == "<conflict>"
+
+
+def test_an_ambiguous_heldout_phrasing_stops_the_generator() -> None:
+    config = SynthConfig(videos=4, seed=7, min_duration=12.0, max_duration=16.0)
+    plans = plan_corpus(config)
+    annotations = build_annotations(plans, MomentIndex.build(plans), config)
+    assert len(verified_heldout_phrasings(annotations, MomentIndex.build(plans), config)) == len(annotations)
+    twin = MomentIndex.build([*plans, dataclasses.replace(plans[0], vid_name="planted_twin")])
+    with pytest.raises(ValueError, match="held-out phrasings match no, several or another moment"):
+        verified_heldout_phrasings(annotations, twin, config)

@@ -175,12 +175,10 @@ class KairosModel(nn.Module):
         """The zero-shot encoding of C clips: each clip is its text's sentence vector (zeros without text),
         plus, with a CLIP tower (`clip_zero_shot`), the normalised mean of its frames' CLIP vectors, the sum
         renormalised; segments and the video are their normalised means."""
-        c = frame_feats.shape[0]
-        clips = torch.zeros(c, self.config.dim, device=self.device)
+        said = None
         if sub_tokens is not None and sub_mask is not None and sub_tokens.shape[1] > 0:
             said = self.subtitle_vectors(sub_tokens, sub_mask)
-            assert said is not None  # zero_shot always has them
-            clips = said
+        clips = torch.zeros(len(frame_feats), self.config.dim, device=self.device) if said is None else said
         if self.config.clip_zero_shot:
             weights = frame_mask.to(frame_feats.dtype)[..., None]  # [C,F,1]
             seen = (frame_feats * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # [C,D]

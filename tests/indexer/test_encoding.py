@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from indexer.encoding import VideoEncoder
+from indexer.encoding import VideoEncoder, resolve_model
+from models.config import ModelError
 from models.registry import create_model
 
 
@@ -31,3 +33,11 @@ def test_trimmed_subtitle_tokens_give_the_vectors_of_full_padding() -> None:
         np.testing.assert_allclose(trimmed.clips, full.clips.numpy(), atol=1e-5)
         np.testing.assert_allclose(trimmed.segments, full.segments.numpy(), atol=1e-5)
         np.testing.assert_allclose(trimmed.video, full.video.numpy(), atol=1e-5)
+
+
+def test_random_weights_are_refused_but_for_the_test_model() -> None:
+    with pytest.raises(ModelError, match="'kairos-clip-b32' has no trained weights .* clip:CLIP_DIR"):
+        resolve_model("kairos-clip-b32")
+    with pytest.raises(ModelError, match="'no-such-model' is neither"):
+        resolve_model("no-such-model")
+    assert resolve_model("kairos-tiny").config.name == "kairos-tiny"

@@ -56,7 +56,7 @@ def test_zero_shot_clip_index_then_search(clip_dir: Path, tmp_path: Path) -> Non
     metrics = Metrics()
     cache = Cache(connect(settings.redis_url, settings.redis_timeout_s), metrics, 0, settings.redis_retry_s)
     pipeline = SearchPipeline(model, fingerprint, cache, metrics, settings)
-    moments = pipeline.search(SearchRequest(query=SAID, limit=5), snapshot).moments
+    moments = pipeline.search(SearchRequest(query=SAID, limit=5, video_ids=None), snapshot).moments
     assert moments and moments[0].video_id == "v1"  # the subtitle, through CLIP's text tower, is found
     assert 3.0 - 1.5 <= moments[0].start < moments[0].end <= 6.0
     assert all(0 < m.score <= 1 for m in moments)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import huggingface_hub
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -85,7 +86,7 @@ def test_a_hub_id_offline_is_one_error_line(
     command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     (tmp_path / "videos").mkdir()
     args = {
         "index": ["index", str(tmp_path / "videos"), "--out", str(tmp_path / "index")],

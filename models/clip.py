@@ -6,6 +6,7 @@ A hub id is fetched with `huggingface_hub` (and cached) where a network exists; 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,16 +29,12 @@ def clip_folder(source: str) -> Path:
     """A local folder as it is; a hub id -> its snapshot folder in the hub cache (downloaded when online)."""
     path = Path(source).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelError(
-                f"CLIP folder {path} has no config.json (save it with CLIPModel.save_pretrained)"
-            )
-        return path
+        return _checked(path)
     from huggingface_hub import snapshot_download
 
     offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
     try:
-        return Path(snapshot_download(source, allow_patterns=HUB_FILES, local_files_only=offline))
+        folder = Path(snapshot_download(source, allow_patterns=HUB_FILES, local_files_only=offline))
     except Exception as exc:  # hub errors vary (offline, no network, unknown id, bad id): one message for all
         why = "HF_HUB_OFFLINE is set" if offline else f"{type(exc).__name__}: no network, or no such id"
         raise ModelError(
@@ -45,16 +42,30 @@ def clip_folder(source: str) -> Path:
             f"({why}). On a machine with a network run `hf download {source} --local-dir DIR`, copy DIR here "
             "and use clip:DIR"
         ) from None
+    return _checked(folder)
+
+
+def _checked(folder: Path) -> Path:
+    """`folder` when its config.json describes a CLIP (model_type "clip"), else a ModelError."""
+    config = folder / "config.json"
+    if not config.is_file():
+        raise ModelError(f"CLIP folder {folder} has no config.json (save it with CLIPModel.save_pretrained)")
+    if (kind := json.loads(config.read_text()).get("model_type")) != "clip":
+        raise ModelError(f"{folder} holds a {kind!r} model, not a CLIP (model_type 'clip' in config.json)")
+    return folder
 
 
 def load_clip(folder: Path) -> CLIPModel:
-    """The frozen (eval, no gradients) `CLIPModel` saved in `folder` (see `clip_folder`)."""
+    """The frozen (eval, no gradients) `CLIPModel` saved in `folder` (see `clip_folder`); every weight must be
+    there (a missing one would be random)."""
     from transformers import CLIPModel
 
     try:
-        model = CLIPModel.from_pretrained(folder)
+        model, info = CLIPModel.from_pretrained(folder, output_loading_info=True)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load a CLIPModel from {folder}: {exc}") from None
+    if missing := sorted(info["missing_keys"]):
+        raise ModelError(f"{folder} lacks {len(missing)} CLIP weights ({', '.join(missing[:3])}, ...)")
     return model.eval().requires_grad_(False)
 
 

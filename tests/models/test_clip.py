@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, CLIPModel
 
 from indexer.encoding import resolve_model
 from models.config import ModelError
-from models.encoders import CLIPBackbone
+from models.encoders import CLIPBackbone, resolve_text_model
 from models.model import KairosModel
 from models.query_backends import BACKENDS, load_query_backend
 from models.registry import create_model, get_config
@@ -105,3 +106,15 @@ def test_a_hub_id_in_the_hub_cache_loads_offline(
 def test_a_folder_without_a_clip_is_named(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=f"{tmp_path} has no config.json"):
         resolve_model(f"clip:{tmp_path}")
+    minilm = resolve_text_model("minilm")
+    with pytest.raises(ModelError, match="holds a 'bert' model, not a CLIP"):
+        resolve_model(f"clip:{minilm}")
+
+
+def test_a_clip_folder_missing_weights_is_refused(clip_dir: Path, tmp_path: Path) -> None:
+    shutil.copytree(clip_dir, tmp_path / "clip")
+    weights = load_file(clip_dir / "model.safetensors")
+    kept = {k: v for k, v in weights.items() if "visual_projection" not in k}
+    save_file(kept, tmp_path / "clip" / "model.safetensors")
+    with pytest.raises(ModelError, match=r"lacks 1 CLIP weights \(visual_projection.weight"):
+        resolve_model(f"clip:{tmp_path / 'clip'}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +61,8 @@ def load_clip(folder: Path) -> CLIPModel:
     from transformers import CLIPModel
 
     try:
-        model, info = CLIPModel.from_pretrained(folder, output_loading_info=True)
+        loaded = CLIPModel.from_pretrained(folder, output_loading_info=True)  # (model, loading info)
+        model, info = cast("tuple[CLIPModel, dict[str, list[str]]]", loaded)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load a CLIPModel from {folder}: {exc}") from None
     if missing := sorted(info["missing_keys"]):

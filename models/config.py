@@ -35,12 +35,17 @@ CLIP_SHAPE_KEYS = (
 )
 
 
+class ModelError(ValueError):
+    """A model that cannot be built or served as asked; the message says what to supply instead."""
+
+
 @dataclass
 class ModelConfig:
     """Architecture and preprocessing of a Kairos model. Defaults describe `kairos-small` but the last two.
 
     `visual` is "cnn" (the built-in CNN), "efficientnet-lite0" (the frozen ImageNet network, 1280-d features;
-    `models.efficientnet`) or "clip:<dir-or-id>" (a transformers CLIP vision tower).
+    `models.efficientnet`) or "clip:<dir-or-id>" (a transformers CLIP vision tower). `text_model` is "minilm",
+    a local dir or id of a sentence transformer, or "clip:<dir-or-id>" (CLIP's text tower, `models.clip`).
     `clip_vision` holds the CLIP tower's shape (`CLIP_SHAPE_KEYS`): when set, the tower is built from it
     with random weights (a Kairos checkpoint then supplies them); when None, the tower and its weights are
     loaded from <dir-or-id> and the model records the shape here, so its checkpoints reload without that dir.
@@ -55,7 +60,9 @@ class ModelConfig:
     at least `concept_floor` (its frames' mean probability) to the clip's text: visual concepts as words.
     `zero_shot` uses no trained part: a clip's vector is the text encoder's vector of the clip's text, a
     query's the text encoder's vector of the query, and moments come from the per-clip similarity curve
-    (`models.moment.similarity_moments`); it needs dim == text_dim.
+    (`models.moment.similarity_moments`); it needs dim == text_dim. With a CLIP tower (`clip_zero_shot`) the
+    text encoder is the same CLIP's text tower (text_model == visual) and a clip's vector also holds the
+    normalised mean of its frames' CLIP image vectors (`models.clip`).
     """
 
     name: str = "kairos-small"
@@ -117,8 +124,15 @@ class ModelConfig:
             raise ValueError("concepts needs the ImageNet backbone: visual 'efficientnet-lite0'")
         if self.zero_shot and self.dim != self.text_dim:
             raise ValueError(f"zero_shot needs dim == text_dim (the text encoder's space), got {self.dim}")
+        if self.clip_zero_shot and (self.text_model != self.visual or self.visual_dim != self.dim):
+            raise ValueError("zero_shot with a CLIP tower needs text_model == visual and visual_dim == dim")
         if self.head_hidden is not None and self.head_hidden < 1:
             raise ValueError(f"head_hidden={self.head_hidden} must be positive")
+
+    @property
+    def clip_zero_shot(self) -> bool:
+        """Zero-shot over both towers of one CLIP: frame vectors live in the query's space."""
+        return self.zero_shot and self.visual.startswith("clip:")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -26,7 +26,11 @@ class VideoEncoding:
 
 
 def load_text_encoder(config: ModelConfig, device: torch.device | str = "cpu") -> TextEncoder:
-    """The frozen text encoder a model was built for (`config.text_model`)."""
+    """The frozen text encoder a model was built for (`config.text_model`; "clip:..." is CLIP's)."""
+    if config.text_model.startswith("clip:"):
+        from models.clip import CLIPTextEncoder
+
+        return CLIPTextEncoder(config.text_model.removeprefix("clip:"), device=device)
     return TextEncoder(config.text_model, device=device)
 
 
@@ -146,7 +150,7 @@ class KairosModel(nn.Module):
         if c == 0:
             raise ValueError("cannot encode a video with no clips")
         if self.config.zero_shot:
-            return self._encode_text_only(c, sub_tokens, sub_mask)
+            return self._encode_zero_shot(frame_feats, frame_mask, sub_tokens, sub_mask)
         states = torch.cat(
             [
                 self.hero.clip_level(
@@ -165,11 +169,18 @@ class KairosModel(nn.Module):
         video = self.hero.video_vector(clips, clip_mask)[0]
         return VideoEncoding(clips=clips[0], segments=segments, segment_ranges=ranges, video=video)
 
-    def _encode_text_only(self, c: int, sub_tokens: Tensor | None, sub_mask: Tensor | None) -> VideoEncoding:
-        """The zero-shot encoding of C clips: each clip is its text's sentence vector (zeros without text);
-        segments and the video are their normalised means."""
+    def _encode_zero_shot(
+        self, frame_feats: Tensor, frame_mask: Tensor, sub_tokens: Tensor | None, sub_mask: Tensor | None
+    ) -> VideoEncoding:
+        """The zero-shot encoding of C clips: each clip is its text's sentence vector (zeros without text),
+        plus, with a CLIP tower (`clip_zero_shot`), the normalised mean of its frames' CLIP vectors, the sum
+        renormalised; segments and the video are their normalised means."""
         said = None if sub_tokens is None or sub_mask is None else self.subtitle_vectors(sub_tokens, sub_mask)
-        clips = said if said is not None else torch.zeros(c, self.config.dim, device=self.device)
+        clips = torch.zeros(len(frame_feats), self.config.dim, device=self.device) if said is None else said
+        if self.config.clip_zero_shot:
+            weights = frame_mask.to(frame_feats.dtype)[..., None]  # [C,F,1]
+            seen = (frame_feats * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # [C,D]
+            clips = F.normalize(F.normalize(seen, dim=-1) + clips, dim=-1)
         segments, ranges = self.hero.segments(clips)
         return VideoEncoding(
             clips=clips, segments=segments, segment_ranges=ranges, video=F.normalize(clips.sum(0), dim=0)

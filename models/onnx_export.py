@@ -20,7 +20,6 @@ import torch
 from torch import Tensor, nn
 
 from models.checkpoint import state_bytes
-from models.encoders import TextEncoder
 from models.model import KairosModel
 
 Precision = Literal["fp32", "int8"]
@@ -41,12 +40,13 @@ class QueryGraph(nn.Module):
 
     def __init__(self, model: KairosModel) -> None:
         super().__init__()
-        self.text = model.text_encoder.model
+        self.encoder = model.text_encoder
+        self.text = self.encoder.model  # a submodule, so its weights are the graph's
         self.query = model.query
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        hidden = self.text(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # [B,L,Dt]
-        return self.query(TextEncoder.postprocess(hidden, attention_mask))  # [B,dim]
+        features = self.encoder.features({"input_ids": input_ids, "attention_mask": attention_mask})
+        return self.query(features)  # [B,dim]
 
 
 def export_key(model: KairosModel) -> str:

@@ -186,6 +186,7 @@ def index(
     from indexer.pipeline import IndexingError
     from indexer.snapshot import SnapshotError
     from indexer.sources import SourceError
+    from models.config import ModelError
     from service import index_command
 
     if not sources and features is None:
@@ -194,7 +195,7 @@ def index(
         report = index_command.index(
             list(sources or []), out, model, workers, features, features_fps, progress=not as_json
         )
-    except (IndexingError, SnapshotError, SourceError, FeatureError) as exc:
+    except (IndexingError, SnapshotError, SourceError, FeatureError, ModelError) as exc:
         _fail(str(exc))
     _emit(report, as_json)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
-from indexer.encoding import EncodedVideo, VideoEncoder, concept_lines
+from indexer.encoding import EncodedVideo, VideoEncoder, concept_lines, resolve_model
 from indexer.snapshot import Line
+from models.config import ModelError
 from models.registry import create_model
 
 
@@ -60,3 +62,11 @@ def test_an_encoded_video_keeps_its_lines_through_its_checkpoint(tmp_path: Path)
     bare = EncodedVideo(video.clips, video.segments, video.segment_ranges, video.video, 3.0)
     bare.save(tmp_path / "bare.npz")
     assert EncodedVideo.load(tmp_path / "bare.npz").lines == []
+
+
+def test_random_weights_are_refused_but_for_the_test_model() -> None:
+    with pytest.raises(ModelError, match="'kairos-clip-b32' has no trained weights .* clip:CLIP_DIR"):
+        resolve_model("kairos-clip-b32")
+    with pytest.raises(ModelError, match="'no-such-model' is neither"):
+        resolve_model("no-such-model")
+    assert resolve_model("kairos-tiny").config.name == "kairos-tiny"

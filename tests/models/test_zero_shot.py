@@ -44,4 +44,3 @@ def test_config_checks_for_concepts_and_zero_shot() -> None:
         dataclasses.replace(get_config("kairos-real"), dim=256)
     with pytest.raises(ValueError, match="unknown visual backbone"):
         ModelConfig(visual="resnet")
-

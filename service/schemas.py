@@ -20,6 +20,7 @@ class Strict(BaseModel):
 class MomentBounds(Strict):
     min_seconds: float | None = Field(default=None, ge=0, le=86_400, description="Shortest moment to return.")
     max_seconds: float | None = Field(default=None, gt=0, le=86_400, description="Longest moment to return.")
+    min_score: float = Field(default=0.0, ge=0, le=1, description="Leave out moments whose score is lower.")
 
     @model_validator(mode="after")
     def _ordered(self) -> MomentBounds:

@@ -207,9 +207,10 @@ class SearchPipeline:
                 duration = float(durations[int(candidates.idx[row])])
                 for span in spans:
                     start, end = spans_to_seconds(span, clip_seconds, duration)
-                    if end <= start or not in_bounds(end - start, bounds):
+                    score = float(weights[row] * span.score)
+                    if end <= start or not in_bounds(end - start, bounds) or score < bounds.min_score:
                         continue
-                    found.append((float(weights[row] * span.score), row, start, end, span.score))
+                    found.append((score, row, start, end, span.score))
         found.sort(key=lambda f: -f[0])  # stable: ties keep video then span order
         return [
             Moment(

@@ -8,7 +8,7 @@ export MKL_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test lint typecheck pytest faults load clean
+.PHONY: demo test lint typecheck pytest faults load docker-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ faults: $(STAMP)
 
 load: $(STAMP)
 	$(BIN)/python benchmarks/load.py
+
+# The compose stack end to end: build, index a small corpus over HTTP, search, tear down (needs Docker with
+# compose; not part of `make test`).
+docker-smoke:
+	$(PYTHON) docker/smoke.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

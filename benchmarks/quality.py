@@ -2,11 +2,13 @@
 
     python benchmarks/quality.py [--model DIR_OR_NAME]
         [--corpus HELDOUT_CORPUS --queries Q.jsonl [Q2.jsonl ...] [--compositional C.jsonl]]
+        [--phrasing-queries P.jsonl [P2.jsonl ...] [--phrasing-compositional PC.jsonl]]
         [--out benchmarks/results/quality.json]
 
 With no arguments: the bundled model on the model card's held-out corpus (`kairos synth --videos 112 --seed
 12345 --min-duration 20 --max-duration 40`, generated once into benchmarks/.work/), all its annotated queries
-and its compositional split.
+and its compositional split, each also in its held-out phrasings (`annotations/heldout_phrasing/`: the same
+queries in words and frames no training phrasing uses), compared side by side by `phrasing.py`.
 
 1. The corpus (a folder of videos with subtitle sidecars, e.g. a `kairos synth` corpus with a fresh seed) is
    indexed into a temporary snapshot with `service.index_command.index` (or `--snapshot DIR` reuses one).
@@ -21,9 +23,11 @@ and its compositional split.
        recall over {0.5,0.7} x R@{1,5,10}, unless `--window` fixes it.
 4. All predictions are scored by `service.tvr_metrics.evaluate_submission` (the official definitions).
 
-Splits: `heldout` = all `--queries` files together, `compositional` = `--compositional`. Writes the JSON
-(figures per system per split, the issue's bar, machine, command, timings) and a markdown table next to it
-(`.md`), and prints the table.
+Splits: `heldout` = all `--queries` files together, `compositional` = `--compositional`, and
+`heldout_phrasing` / `compositional_phrasing` = the same queries held-out phrased (by default the corpus'
+`annotations/heldout_phrasing/` files of the same names, where they exist). Writes the JSON (figures per
+system per split, the issue's bar, `phrasing`: template vs held-out phrasing per type with ratios and its bar,
+machine, command, timings) and a markdown table next to it (`.md`), and prints the table.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ if str(ROOT) not in sys.path:
 if str(ROOT / "benchmarks") not in sys.path:
     sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import phrasing  # noqa: E402
 import torch  # noqa: E402
 from baselines import (  # noqa: E402
     Units,
@@ -63,6 +68,7 @@ from common import cpu_name  # noqa: E402
 
 from indexer.encoding import WEIGHTS_DIR, model_fingerprint, resolve_model  # noqa: E402
 from indexer.snapshot import Snapshot, open_snapshot  # noqa: E402
+from indexer.synth.corpus import heldout_phrasing_dir  # noqa: E402
 from service.cache import Cache, connect  # noqa: E402
 from service.eval_command import read_queries  # noqa: E402
 from service.evaluation import run_evaluation  # noqa: E402
@@ -243,6 +249,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         lines += ["**Random weights (no checkpoint): development figures, not the model's quality.**", ""]
     for split, info in report["splits"].items():
         lines += split_table(split, report["results"][split], info["queries"])
+    lines += phrasing.markdown(report.get("phrasing", {}), LABELS)
     if "bar" in report:
         lines.append(
             "Bar (held-out split): "
@@ -254,6 +261,8 @@ def markdown(report: Mapping[str, Any]) -> str:
             )
             + "."
         )
+    if "phrasing_bar" in report:
+        lines.append(phrasing.bar_line(report["phrasing_bar"]))
     return "\n".join(lines) + "\n"
 
 
@@ -298,6 +307,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--queries", type=Path, nargs="+", help="TVR jsonl file(s): split heldout (default: the corpus')"
     )
     parser.add_argument("--compositional", type=Path, help="TVR jsonl: split compositional")
+    parser.add_argument(
+        "--phrasing-queries",
+        type=Path,
+        nargs="+",
+        help="the --queries held-out phrased: split heldout_phrasing",
+    )
+    parser.add_argument("--phrasing-compositional", type=Path, help="--compositional held-out phrased")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON report (markdown beside it, .md)")
     parser.add_argument("--snapshot", type=Path, help="reuse this snapshot (root or dir) instead of indexing")
     parser.add_argument("--window", type=int, help="clip-window half-width in clips (default: chosen)")
@@ -310,12 +326,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.compositional = args.compositional or args.corpus / "annotations" / "compositional.jsonl"
     if args.queries is None:
         args.queries = [args.corpus / "annotations" / f"{split}.jsonl" for split in ("train", "val", "test")]
+    if args.phrasing_queries is None:
+        args.phrasing_queries = phrased_files(args.corpus, args.queries)
+    if args.phrasing_compositional is None and args.compositional is not None:
+        found = phrased_files(args.corpus, [args.compositional])
+        args.phrasing_compositional = found[0] if found else None
     return args
+
+
+def phrased_files(corpus: Path, files: Sequence[Path]) -> list[Path] | None:
+    """The corpus' held-out phrasings of `files` (same names), or None unless every one exists."""
+    found = [heldout_phrasing_dir(corpus) / path.name for path in files]
+    return found if all(path.is_file() for path in found) else None
 
 
 def heldout_corpus() -> Path:
     """The default held-out corpus (a seed never used in training), generated by `kairos synth` once."""
-    if not (HELDOUT_DIR / "annotations" / "test.jsonl").is_file():
+    if not (heldout_phrasing_dir(HELDOUT_DIR) / "test.jsonl").is_file():
         command = [str(Path(sys.executable).with_name("kairos")), "synth", "--seed", str(HELDOUT_SEED)]
         command += [
             "--videos",
@@ -340,6 +367,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     splits: dict[str, list[Row]] = {"heldout": load_queries(args.queries)}
     if args.compositional is not None:
         splits["compositional"] = load_queries([args.compositional])
+    if args.phrasing_queries:
+        splits["heldout_phrasing"] = load_queries(args.phrasing_queries)
+    if args.phrasing_compositional is not None and "compositional" in splits:
+        splits["compositional_phrasing"] = load_queries([args.phrasing_compositional])
+    phrasing.check_pairs(splits)
     corpus = args.corpus.resolve()
 
     with tempfile.TemporaryDirectory(prefix="kairos-quality-") as tmp:
@@ -463,11 +495,17 @@ def run(
         "bar": bar_check(results["heldout"]),
         "timings": timings,
     }
-    if "compositional" in splits:
-        report["splits"]["compositional"] = {
-            "files": [str(args.compositional)],
-            "queries": len(splits["compositional"]),
-        }
+    files = {
+        "compositional": [args.compositional],
+        "heldout_phrasing": args.phrasing_queries,
+        "compositional_phrasing": [args.phrasing_compositional],
+    }
+    for split, paths in files.items():
+        if split in splits:
+            report["splits"][split] = {"files": [str(p) for p in paths], "queries": len(splits[split])}
+    report["phrasing"] = phrasing.report(results, SYSTEMS)
+    if "heldout" in report["phrasing"]:
+        report["phrasing_bar"] = phrasing.bar_check(report["phrasing"]["heldout"]["kairos"])
     return report
 
 

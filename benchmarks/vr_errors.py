@@ -22,7 +22,8 @@ from ablation import concatenated
 from common import RESULTS, checkpoint_args, machine, synth_plans, write_report
 from quality import heldout_corpus
 
-from indexer.dataset import build_dataset, read_annotations
+from indexer.annotations import read_annotations
+from indexer.dataset import build_dataset
 from indexer.synth.plan import VideoPlan
 from indexer.synth.queries import VISUAL_KEYS, event_attributes, parse_mentions
 from models.checkpoint import load_checkpoint
@@ -54,7 +55,7 @@ def analyse(directory: Path, corpus: Path, annotations: Path, plans: dict[str, V
     by_attribute: Counter[str] = Counter()
     by_set: Counter[str] = Counter()
     for i in misses:
-        mentions = parse_mentions(str(rows[i]["desc"]))
+        mentions = parse_mentions(rows[i].text)
         missed = closest_mismatch(mentions, plans[data.videos[int(top[i])].name])
         by_attribute.update(missed)
         by_set["+".join(missed) or "none"] += 1

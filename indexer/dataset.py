@@ -1,10 +1,12 @@
-"""Training data from a corpus folder and a TVR-format jsonl: `build_dataset(...) -> models.data.TrainData`.
+"""Training data from a corpus folder (or a folder of precomputed frame features, `FeatureSource`) and a TVR
+or QVHighlights jsonl (`indexer.annotations`): `build_dataset(...) -> models.data.TrainData`.
 
 Each video is decoded once with `iter_clips` at the model's fps / clip length / frame size and its uint8
 frames are cached (`<cache>/frames/<content sha256>-<layout>.npz`), so later epochs and later runs never
 decode again. The frozen text encoder runs once over the queries, the subtitle text of every clip and (for
 VSM) the subtitle lines, cached as safetensors keyed by the texts and the encoder. Subtitle clip features
 are made exactly as the indexer makes them (`VideoEncoder.text_tokens`): training sees what search sees.
+Precomputed features are read as `kairos index --features` reads them (`indexer.features`), not cached.
 Spans: start clip = floor(st / clip_seconds), end clip (inclusive) = ceil(ed / clip_seconds) - 1, clamped.
 """
 
@@ -19,18 +21,21 @@ import os
 import random
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save
 from tqdm import tqdm
 
+from indexer.annotations import Annotation, read_annotations
 from indexer.encoding import VideoEncoder
+from indexer.features import FeatureError, feature_items, read_feature_frames
 from indexer.media import MediaError, iter_clips, probe_video
-from indexer.sources import VIDEO_EXTENSIONS
+from indexer.sources import VIDEO_EXTENSIONS, SourceItem
 from indexer.subtitles import Cue, SubtitleError, clip_texts, find_sidecar, read_subtitles
 from models.data import QueryData, TrainData, VideoData, cat_text
 from models.encoders import TextFeatures
@@ -42,10 +47,12 @@ TEXT_BATCH = 128
 _BLOCK = 1 << 20
 
 
-def read_annotations(path: Path) -> list[dict[str, Any]]:
-    """TVR jsonl rows (`vid_name`, `duration`, `ts`, `desc`, `type`, `desc_id`, ...); blank lines skipped."""
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+@dataclass(frozen=True)
+class FeatureSource:
+    """A folder of precomputed frame features (`<vid>.npy` / `.npz`, subtitles optional) at `fps`."""
+
+    folder: Path
+    fps: float | None = None  # None: the model's fps
 
 
 def clip_span(start: float, end: float, clip_seconds: float, n_clips: int) -> tuple[int, int]:
@@ -65,7 +72,7 @@ def find_video(corpus: Path, vid_name: str) -> Path | None:
 
 
 def build_dataset(
-    corpus: Path,
+    corpus: Path | FeatureSource,
     annotations: Path,
     model: KairosModel,
     cache_dir: Path | None = None,
@@ -73,40 +80,38 @@ def build_dataset(
     progress: bool = False,
     query_variants: int = 0,
 ) -> TrainData:
-    """The videos named in `annotations` that decode, their queries and, if asked, subtitle pseudo-queries
+    """The videos named in `annotations` that load, their queries and, if asked, subtitle pseudo-queries
     and up to `query_variants` shorter phrasings of each query (`shorter_phrasings`).
 
-    `cache_dir` defaults to `<corpus>/.kairos-cache`. Unreadable videos are skipped with a logged reason and
-    their queries dropped.
+    `cache_dir` defaults to `<corpus>/.kairos-cache`. Missing or unreadable videos are skipped with a logged
+    reason and their queries dropped; a feature file the model cannot read (`FeatureError`) stops the build.
     """
-    cache = _Cache(cache_dir if cache_dir is not None else corpus / ".kairos-cache", model)
+    folder = corpus.folder if isinstance(corpus, FeatureSource) else corpus
+    cache = _Cache(cache_dir if cache_dir is not None else folder / ".kairos-cache", model)
     rows = read_annotations(annotations)
+    load = (
+        _feature_loader(cache, corpus) if isinstance(corpus, FeatureSource) else _video_loader(cache, corpus)
+    )
     videos: list[VideoData] = []
     cues_of: list[list[Cue]] = []
     index_of: dict[str, int] = {}
-    for name in tqdm(sorted({row["vid_name"] for row in rows}), desc="videos", disable=not progress):
-        path = find_video(corpus, name)
-        if path is None:
-            log.warning("skipping video %s: no video file for it under %s", name, corpus)
-            continue
-        try:
-            video, cues = cache.video(name, path)
-        except MediaError as exc:
-            log.warning("skipping video %s: %s", name, exc)
+    for name in tqdm(sorted({row.video for row in rows}), desc="videos", disable=not progress):
+        if (loaded := load(name)) is None:
             continue
         index_of[name] = len(videos)
-        videos.append(video)
-        cues_of.append(cues)
-    kept = [row for row in rows if row["vid_name"] in index_of]
+        videos.append(loaded[0])
+        cues_of.append(loaded[1])
+    kept = [row for row in rows if row.video in index_of]
     if len(kept) < len(rows):
         log.warning("dropped %d of %d queries whose video was skipped", len(rows) - len(kept), len(rows))
+    _check_durations(kept, videos, index_of)
     queries = _queries(
         cache,
         videos,
-        [row["desc"] for row in kept],
-        [index_of[row["vid_name"]] for row in kept],
-        [(float(row["ts"][0]), float(row["ts"][1])) for row in kept],
-        [str(row.get("type", "")) for row in kept],
+        [row.text for row in kept],
+        [index_of[row.video] for row in kept],
+        [row.moment for row in kept],
+        [row.kind for row in kept],
     )
     lines = [(v, cue) for v, cues in enumerate(cues_of) for cue in cues] if pseudo_queries else []
     pseudo = _queries(
@@ -118,13 +123,70 @@ def build_dataset(
         ["sub"] * len(lines),
     )
     shorter = [
-        (text, i) for i, row in enumerate(kept) for text in shorter_phrasings(row["desc"], query_variants)
+        (text, i) for i, row in enumerate(kept) for text in shorter_phrasings(row.text, query_variants)
     ]
     if not shorter:
         return TrainData(videos=videos, queries=queries, pseudo=pseudo)
     source = torch.tensor([i for _, i in shorter], dtype=torch.long)
     variants = dataclasses.replace(queries.select(source), text=cache.text([text for text, _ in shorter]))
     return TrainData(videos=videos, queries=queries, pseudo=pseudo, variants=variants, variant_of=source)
+
+
+Loader = Callable[[str], tuple[VideoData, list[Cue]] | None]
+
+
+def _video_loader(cache: _Cache, corpus: Path) -> Loader:
+    """Load a video by name from a corpus folder (None, logged: no file, or it does not decode)."""
+
+    def load(name: str) -> tuple[VideoData, list[Cue]] | None:
+        path = find_video(corpus, name)
+        if path is None:
+            log.warning("skipping video %s: no video file for it under %s", name, corpus)
+            return None
+        try:
+            return cache.video(name, path)
+        except MediaError as exc:
+            log.warning("skipping video %s: %s", name, exc)
+            return None
+
+    return load
+
+
+def _feature_loader(cache: _Cache, source: FeatureSource) -> Loader:
+    """Load a video by name from a features folder (None, logged: no feature file for it)."""
+    fps = source.fps or cache.model.config.fps
+    if fps <= 0:
+        raise FeatureError(f"the features' fps must be positive, got {fps}")
+    items = {item.video_id: item for item in feature_items(source.folder)}
+
+    def load(name: str) -> tuple[VideoData, list[Cue]] | None:
+        if name not in items:
+            log.warning("skipping video %s: no feature file for it in %s", name, source.folder)
+            return None
+        return cache.features(items[name], fps)
+
+    return load
+
+
+def _check_durations(
+    rows: Sequence[Annotation], videos: Sequence[VideoData], index_of: dict[str, int]
+) -> None:
+    """Warn when videos last over 10 % more or less than annotated: features read at the wrong fps?"""
+    off = {
+        row.video: row.duration
+        for row in rows
+        if row.duration is not None
+        and abs(videos[index_of[row.video]].duration - row.duration) > 0.1 * row.duration
+    }
+    if off:
+        name = min(off)
+        log.warning(
+            "%d videos last other than annotated, e.g. %s: %.1f s, annotated %.1f s (wrong --features-fps?)",
+            len(off),
+            name,
+            videos[index_of[name]].duration,
+            off[name],
+        )
 
 
 def shorter_phrasings(text: str, count: int, max_cut: int = 2) -> list[str]:
@@ -184,24 +246,28 @@ class _Cache:
 
     def video(self, name: str, path: Path) -> tuple[VideoData, list[Cue]]:
         """One video's frames (decoded or from the cache), subtitle clip features and subtitle cues."""
-        cues: list[Cue] = []
-        if (sidecar := find_sidecar(path)) is not None:
-            try:
-                cues = read_subtitles(sidecar)
-            except SubtitleError as exc:
-                log.warning("video %s: subtitles ignored: %s", name, exc)
+        cues = _cues(name, find_sidecar(path))
         frames, frame_mask, duration = self._frames(path)
+        return self._video(name, torch.from_numpy(frames), torch.from_numpy(frame_mask), duration, cues), cues
+
+    def features(self, item: SourceItem, fps: float) -> tuple[VideoData, list[Cue]]:
+        """One video's precomputed frame features [C,F,Dv] at `fps`, subtitle clip features and cues."""
+        c = self.model.config
+        feats, mask, duration = read_feature_frames(
+            item.path, c.visual_dim, fps, c.fps, c.clip_seconds, c.frames_per_clip
+        )
+        cues = _cues(item.video_id, item.subtitles)
+        return self._video(
+            item.video_id, torch.from_numpy(feats), torch.from_numpy(mask), duration, cues
+        ), cues
+
+    def _video(
+        self, name: str, frames: torch.Tensor, frame_mask: torch.Tensor, duration: float, cues: list[Cue]
+    ) -> VideoData:
+        """A `VideoData` with the subtitle clip features of `cues`."""
         texts = clip_texts(cues, len(frames), self.model.config.clip_seconds)
         sub_tokens, sub_mask = self._sub_tokens(texts)
-        video = VideoData(
-            name=name,
-            duration=duration,
-            frames=torch.from_numpy(frames),
-            frame_mask=torch.from_numpy(frame_mask),
-            sub_tokens=sub_tokens,
-            sub_mask=sub_mask,
-        )
-        return video, cues
+        return VideoData(name, duration, frames, frame_mask, sub_tokens, sub_mask)
 
     def _frames(self, path: Path) -> tuple[np.ndarray, np.ndarray, float]:
         """uint8 frames [C,F,H,W,3], frame mask [C,F] (short last clip padded) and duration."""
@@ -267,6 +333,17 @@ class _Cache:
         for text in texts:
             digest.update(b"\x00" + text.encode("utf-8"))
         return digest.hexdigest()[:32]
+
+
+def _cues(name: str, subtitles: Path | None) -> list[Cue]:
+    """The cues of a subtitle file; none without one, or (logged) when it cannot be read."""
+    if subtitles is None:
+        return []
+    try:
+        return read_subtitles(subtitles)
+    except SubtitleError as exc:
+        log.warning("video %s: subtitles ignored: %s", name, exc)
+        return []
 
 
 def _file_sha256(path: Path) -> str:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import logging
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,29 +15,31 @@ import torch
 
 import models
 from indexer.media import Clip, iter_clips, probe_video
+from indexer.snapshot.meta import Line
 from indexer.subtitles import read_subtitles
 from models.checkpoint import load_checkpoint, state_bytes
+from models.config import ModelError
 from models.model import KairosModel
-from models.registry import create_model, list_models
+from models.registry import clip_config, create_model, get_config, list_models
 
-log = logging.getLogger(__name__)
-
-DEFAULT_MODEL = "kairos-small"
+DEFAULT_MODEL = "kairos-real"  # for a user's own videos; the synthetic demo names kairos-small
 WEIGHTS_DIR = Path(models.__file__).resolve().parent / "weights"  # bundled checkpoints, one folder a name
 RANDOM_INIT_SEED = 0
+TEST_MODEL = "kairos-tiny"  # the test model: random weights on purpose
 FRAME_BATCH = 96  # frames per `encode_frames` call
 CHUNK_CLIPS = 32  # clips decoded and encoded at a time on the in-process path
 
 
 @dataclass
 class EncodedVideo:
-    """One video's vectors (float32, L2-normalised) and its duration in seconds."""
+    """One video's vectors (float32, L2-normalised), its duration in seconds and its streams' timed lines."""
 
     clips: np.ndarray  # [C, D]
     segments: np.ndarray  # [S, D]
     segment_ranges: np.ndarray  # [S, 2] int64 (start clip, end clip exclusive)
     video: np.ndarray  # [D]
     duration: float
+    lines: list[Line] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         """Write as `.npz` atomically: a unique temp file beside `path`, fsync, rename, fsync the folder."""
@@ -50,6 +51,11 @@ class EncodedVideo:
             segment_ranges=self.segment_ranges,
             video=self.video,
             duration=np.float64(self.duration),
+            line_stream=np.array([line.stream for line in self.lines], dtype=str),
+            line_times=np.array([(line.start, line.end) for line in self.lines], dtype=np.float64).reshape(
+                -1, 2
+            ),
+            line_text=np.array([line.text for line in self.lines], dtype=str),
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -73,32 +79,48 @@ class EncodedVideo:
                 segment_ranges=data["segment_ranges"],
                 video=data["video"],
                 duration=float(data["duration"]),
+                lines=[
+                    Line(str(stream), float(start), float(end), str(text))
+                    for stream, (start, end), text in zip(
+                        data["line_stream"], data["line_times"], data["line_text"], strict=True
+                    )
+                ]
+                if "line_text" in data
+                else [],
             )
 
 
 def resolve_model(spec: str = DEFAULT_MODEL) -> KairosModel:
-    """A checkpoint dir (with config.json), or a registry name: its bundled weights, else random weights."""
+    """A checkpoint dir (with config.json); a registry name with its bundled weights; "clip:<dir-or-id>" as
+    zero-shot CLIP search (`models.registry.clip_config`); or a `zero_shot` registry name or the test model,
+    built with seeded random weights (a zero-shot model uses none of its trainable ones).
+
+    Anything else would serve random weights: a `ModelError` naming what to supply instead.
+    """
     path = Path(spec).expanduser()
     if (path / "config.json").is_file():
         return load_checkpoint(path)
     bundled = WEIGHTS_DIR / spec
     if (bundled / "config.json").is_file():
         return load_checkpoint(bundled)
-    if spec not in list_models():
-        raise ValueError(
-            f"model {spec!r} is neither a checkpoint folder (with config.json) nor a registered model "
-            f"({', '.join(list_models())})"
+    if spec.startswith("clip:"):
+        config = clip_config(spec.removeprefix("clip:"), zero_shot=True)
+    elif spec in list_models():
+        config = get_config(spec)
+    else:
+        raise ModelError(
+            f"model {spec!r} is neither a checkpoint folder (with config.json), 'clip:<dir>' nor a "
+            f"registered model ({', '.join(list_models())})"
+        )
+    if not (config.zero_shot or spec == TEST_MODEL):
+        raise ModelError(
+            f"model {spec!r} has no trained weights (no checkpoint folder {path}, nothing bundled in "
+            f"{bundled}) and would search with random ones: train it (`kairos train --model {spec} --out "
+            "DIR`, or `--model clip:CLIP_DIR`) and pass --model DIR, or search zero-shot with clip:CLIP_DIR"
         )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_INIT_SEED)
-        model = create_model(spec)
-    log.warning(
-        "model %r has no bundled weights in %s: its weights are random (seed %d)",
-        spec,
-        bundled,
-        RANDOM_INIT_SEED,
-    )
-    return model
+        return create_model(config)
 
 
 def model_fingerprint(model: KairosModel) -> str:
@@ -169,7 +191,11 @@ class VideoEncoder:
     def encode(
         self, frame_feats: np.ndarray, frame_mask: np.ndarray, texts: Sequence[str], duration: float
     ) -> EncodedVideo:
-        """Frame features [C, F, Dv] + mask [C, F] + one text per clip -> the video's vectors."""
+        """Frame features [C, F, Dv] + mask [C, F] + one text per clip -> the video's vectors.
+
+        With visual concepts (`ModelConfig.concepts`), each clip's class names join its text, and they are
+        kept as the video's "concepts" lines (consecutive clips that saw the same merged into one line).
+        """
         if frame_feats.ndim != 3 or frame_feats.shape[2] != self.config.visual_dim:
             raise ValueError(
                 f"frame features have shape {frame_feats.shape}, expected [C, F, {self.config.visual_dim}]"
@@ -177,19 +203,20 @@ class VideoEncoder:
         if len(frame_feats) == 0:
             raise ValueError("the video has no clips")
         device = self.model.device
-        sub_tokens, sub_mask = self.text_tokens(texts)
-        encoding = self.model.encode_video(
-            torch.from_numpy(np.ascontiguousarray(frame_feats, dtype=np.float32)).to(device),
-            torch.from_numpy(np.ascontiguousarray(frame_mask, dtype=bool)).to(device),
-            sub_tokens,
-            sub_mask,
+        feats = torch.from_numpy(np.ascontiguousarray(frame_feats, dtype=np.float32)).to(device)
+        mask = torch.from_numpy(np.ascontiguousarray(frame_mask, dtype=bool)).to(device)
+        seen = [", ".join(name for name, _ in labels) for labels in self.model.clip_concepts(feats, mask)]
+        sub_tokens, sub_mask = self.text_tokens(
+            [f"{text} {names}".strip() for text, names in zip(texts, seen, strict=True)]
         )
+        encoding = self.model.encode_video(feats, mask, sub_tokens, sub_mask)
         return EncodedVideo(
             clips=encoding.clips.float().cpu().numpy(),
             segments=encoding.segments.float().cpu().numpy(),
             segment_ranges=encoding.segment_ranges.cpu().numpy().astype(np.int64),
             video=encoding.video.float().cpu().numpy(),
             duration=duration,
+            lines=concept_lines(seen, self.config.clip_seconds, duration),
         )
 
     def encode_file(self, path: Path, subtitles: Path | None = None) -> EncodedVideo:
@@ -207,6 +234,19 @@ class VideoEncoder:
                 chunk = []
         pending.add(chunk)
         return pending.finish(duration)
+
+
+def concept_lines(seen: Sequence[str], clip_seconds: float, duration: float) -> list[Line]:
+    """Per-clip class names -> "concepts" lines: runs of clips that saw the same names, timed by the clips."""
+    lines: list[Line] = []
+    start = 0
+    for i in range(1, len(seen) + 1):
+        if i == len(seen) or seen[i] != seen[start]:
+            if seen[start]:
+                end = min(i * clip_seconds, duration)
+                lines.append(Line("concepts", round(start * clip_seconds, 3), round(end, 3), seen[start]))
+            start = i
+    return lines
 
 
 class PendingVideo:

@@ -83,6 +83,20 @@ def group_clips(
     return feats, mask
 
 
+def read_feature_frames(
+    path: Path,
+    visual_dim: int,
+    source_fps: float,
+    fps: float,
+    clip_seconds: float,
+    frames_per_clip: int,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """One feature file -> clip features [C, F, D], mask [C, F] and duration (s)."""
+    features = load_features(path, visual_dim)
+    feats, mask = group_clips(resample(features, source_fps, fps), fps, clip_seconds, frames_per_clip)
+    return feats, mask, len(features) / source_fps
+
+
 def read_feature_clips(
     item: SourceItem,
     visual_dim: int,
@@ -92,8 +106,8 @@ def read_feature_clips(
     frames_per_clip: int,
 ) -> tuple[np.ndarray, np.ndarray, list[str], float]:
     """One feature item -> clip features [C, F, D], mask [C, F], one subtitle text per clip, duration (s)."""
-    features = load_features(item.path, visual_dim)
-    duration = len(features) / source_fps
-    feats, mask = group_clips(resample(features, source_fps, fps), fps, clip_seconds, frames_per_clip)
+    feats, mask, duration = read_feature_frames(
+        item.path, visual_dim, source_fps, fps, clip_seconds, frames_per_clip
+    )
     cues = read_subtitles(item.subtitles) if item.subtitles is not None else []
     return feats, mask, clip_texts(cues, len(feats), clip_seconds), duration

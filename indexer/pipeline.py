@@ -395,6 +395,7 @@ class _Batch:
                         segments=encoded.segments,
                         segment_ranges=encoded.segment_ranges,
                         video_vector=encoded.video,
+                        lines=encoded.lines,
                     )
                 )
             self.timings["write"] = report["timings"]["write"] = time.perf_counter() - started

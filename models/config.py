@@ -12,7 +12,14 @@ from typing import Any
 _NOT_ARCHITECTURE = ("name", "dropout")
 # Fields added after models were bundled, left out of `config_hash()` at these values (what those models
 # compute), so the hashes of older checkpoints, and the snapshots keyed by them, stay valid.
-_LATER_DEFAULTS: dict[str, Any] = {"cnn_glimpse": False, "motion_cues": False}
+_LATER_DEFAULTS: dict[str, Any] = {
+    "cnn_glimpse": False,
+    "motion_cues": False,
+    "concepts": 0,
+    "concept_floor": 0.0,
+    "zero_shot": False,
+}
+VISUAL_SPECS = ("cnn", "efficientnet-lite0")  # besides "clip:<dir-or-id>"
 
 # CLIPVisionConfig fields that fix the shape of a CLIP vision tower (what `clip_vision` records).
 CLIP_SHAPE_KEYS = (
@@ -28,11 +35,17 @@ CLIP_SHAPE_KEYS = (
 )
 
 
+class ModelError(ValueError):
+    """A model that cannot be built or served as asked; the message says what to supply instead."""
+
+
 @dataclass
 class ModelConfig:
     """Architecture and preprocessing of a Kairos model. Defaults describe `kairos-small` but the last two.
 
-    `visual` is "cnn" (the built-in CNN) or "clip:<dir-or-id>" (a transformers CLIP vision tower).
+    `visual` is "cnn" (the built-in CNN), "efficientnet-lite0" (the frozen ImageNet network, 1280-d features;
+    `models.efficientnet`) or "clip:<dir-or-id>" (a transformers CLIP vision tower). `text_model` is "minilm",
+    a local dir or id of a sentence transformer, or "clip:<dir-or-id>" (CLIP's text tower, `models.clip`).
     `clip_vision` holds the CLIP tower's shape (`CLIP_SHAPE_KEYS`): when set, the tower is built from it
     with random weights (a Kairos checkpoint then supplies them); when None, the tower and its weights are
     loaded from <dir-or-id> and the model records the shape here, so its checkpoints reload without that dir.
@@ -43,6 +56,13 @@ class ModelConfig:
     glimpse cues to the clip level, where a small MLP reads them across the clip's frames
     (`models.hero.MotionReader`). All four default to what models trained before they existed compute, so
     their checkpoints load unchanged.
+    `concepts` (needs "efficientnet-lite0") joins each clip's `concepts` most probable ImageNet class names of
+    at least `concept_floor` (its frames' mean probability) to the clip's text: visual concepts as words.
+    `zero_shot` uses no trained part: a clip's vector is the text encoder's vector of the clip's text, a
+    query's the text encoder's vector of the query, and moments come from the per-clip similarity curve
+    (`models.moment.similarity_moments`); it needs dim == text_dim. With a CLIP tower (`clip_zero_shot`) the
+    text encoder is the same CLIP's text tower (text_model == visual) and a clip's vector also holds the
+    normalised mean of its frames' CLIP image vectors (`models.clip`).
     """
 
     name: str = "kairos-small"
@@ -72,10 +92,16 @@ class ModelConfig:
     head_hidden: int | None = None
     cnn_glimpse: bool = False
     motion_cues: bool = False
+    concepts: int = 0
+    concept_floor: float = 0.0
+    zero_shot: bool = False
 
     def __post_init__(self) -> None:
-        if self.visual != "cnn" and not (self.visual.startswith("clip:") and len(self.visual) > 5):
-            raise ValueError(f"unknown visual backbone spec {self.visual!r}: use 'cnn' or 'clip:<dir-or-id>'")
+        if self.visual not in VISUAL_SPECS and not (self.visual.startswith("clip:") and len(self.visual) > 5):
+            raise ValueError(
+                f"unknown visual backbone spec {self.visual!r}: "
+                f"use {', '.join(VISUAL_SPECS)} or 'clip:<dir-or-id>'"
+            )
         if self.hidden % self.heads:
             raise ValueError(f"hidden={self.hidden} is not divisible by heads={self.heads}")
         if self.window < 2:
@@ -90,8 +116,23 @@ class ModelConfig:
                 raise ValueError(f"{key}={getattr(self, key)} must be positive")
         if self.motion_cues and not (self.visual == "cnn" and self.cnn_glimpse):
             raise ValueError("motion_cues needs the built-in CNN with its glimpse: visual 'cnn', cnn_glimpse")
+        if self.concepts < 0 or not 0.0 <= self.concept_floor < 1.0:
+            raise ValueError(
+                f"concepts={self.concepts} must be >= 0 and concept_floor={self.concept_floor} in [0, 1)"
+            )
+        if self.concepts and self.visual != "efficientnet-lite0":
+            raise ValueError("concepts needs the ImageNet backbone: visual 'efficientnet-lite0'")
+        if self.zero_shot and self.dim != self.text_dim:
+            raise ValueError(f"zero_shot needs dim == text_dim (the text encoder's space), got {self.dim}")
+        if self.clip_zero_shot and (self.text_model != self.visual or self.visual_dim != self.dim):
+            raise ValueError("zero_shot with a CLIP tower needs text_model == visual and visual_dim == dim")
         if self.head_hidden is not None and self.head_hidden < 1:
             raise ValueError(f"head_hidden={self.head_hidden} must be positive")
+
+    @property
+    def clip_zero_shot(self) -> bool:
+        """Zero-shot over both towers of one CLIP: frame vectors live in the query's space."""
+        return self.zero_shot and self.visual.startswith("clip:")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

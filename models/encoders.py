@@ -88,12 +88,15 @@ class TextEncoder:
         mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
         return TextFeatures(tokens=hidden, mask=mask, pooled=F.normalize(mean, dim=-1))
 
+    def features(self, batch: dict[str, Tensor]) -> TextFeatures:
+        """A tokenised batch -> features (traceable: the ONNX query graph runs it too)."""
+        return self.postprocess(self.forward(batch), batch["attention_mask"])
+
     def encode(self, texts: list[str]) -> TextFeatures:
         if not texts:
             tokens, pooled = torch.zeros(0, 0, self.dim), torch.zeros(0, self.dim)
             return TextFeatures(tokens, torch.zeros(0, 0, dtype=torch.bool), pooled).to(self.device)
-        batch = self.preprocess(texts)
-        return self.postprocess(self.forward(batch), batch["attention_mask"])
+        return self.features(self.preprocess(texts))
 
     __call__ = encode
 
@@ -120,7 +123,7 @@ class VisualBackbone(nn.Module, ABC):
             self.encode(torch.zeros(1, 8, 8, 3, dtype=torch.uint8))
 
 
-def _to_float_nchw(frames: Tensor) -> Tensor:
+def to_float_nchw(frames: Tensor) -> Tensor:
     """uint8 [N,H,W,3] -> float [N,3,H,W] in [0,1]."""
     if frames.dim() != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be [N,H,W,3] RGB, got {tuple(frames.shape)}")
@@ -168,7 +171,7 @@ class CNNBackbone(VisualBackbone):
 
     def preprocess(self, frames: Tensor) -> Tensor:
         """uint8 [N,H,W,3] -> float [N,3,h,w] in [-1,1], resized to the model size if it differs."""
-        pixels = _to_float_nchw(frames)
+        pixels = to_float_nchw(frames)
         if tuple(pixels.shape[-2:]) != self.size:
             pixels = F.interpolate(pixels, size=self.size, mode="bilinear", antialias=True)
         return pixels * 2.0 - 1.0
@@ -236,10 +239,12 @@ def _conv(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
 
 
 class CLIPBackbone(VisualBackbone):
-    """A frozen transformers `CLIPVisionModel`: pooled output + a trainable projection to `visual_dim`.
+    """A frozen CLIP vision tower (a transformers `CLIPVisionModel`, from `models.clip.load_clip`) + `proj`.
 
-    Preprocessing is CLIP's, in torch ops: resize the short side to `image_size` (bicubic), centre crop,
-    normalise with OpenAI CLIP's mean/std.
+    `proj` is a trainable projection of the pooled output to `visual_dim`, or, in zero-shot
+    (`config.clip_zero_shot`), CLIP's own frozen visual projection with the result normalised: frame vectors
+    in CLIP's joint image-text space. Preprocessing is CLIP's, in torch ops: resize the short side to
+    `image_size` (bicubic), centre crop, normalise with OpenAI CLIP's mean/std.
     """
 
     mean: Tensor
@@ -249,16 +254,25 @@ class CLIPBackbone(VisualBackbone):
         super().__init__()
         from transformers import CLIPVisionConfig, CLIPVisionModel
 
-        if config.clip_vision is not None:
+        self.zero_shot = config.clip_zero_shot
+        if config.clip_vision is not None:  # the shape only: a checkpoint supplies the weights
             self.tower = CLIPVisionModel(CLIPVisionConfig(**config.clip_vision))
+            clip_projection = nn.Linear(config.clip_vision["hidden_size"], config.visual_dim, bias=False)
         else:
-            self.tower = CLIPVisionModel.from_pretrained(source)
+            from models.clip import clip_folder, load_clip
+
+            clip = load_clip(clip_folder(source))
+            self.tower, clip_projection = clip.vision_model, clip.visual_projection
         self.tower.eval().requires_grad_(False)
         tower_config = self.tower.config
         self.shape = {key: getattr(tower_config, key) for key in CLIP_SHAPE_KEYS}
         self.image_size: int = self.shape["image_size"]
         self.out_dim = config.visual_dim
-        self.proj = nn.Linear(int(tower_config.hidden_size), config.visual_dim)
+        self.proj = (
+            clip_projection.requires_grad_(False)
+            if self.zero_shot
+            else nn.Linear(int(tower_config.hidden_size), config.visual_dim)
+        )
         self.register_buffer("mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(CLIP_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -270,7 +284,7 @@ class CLIPBackbone(VisualBackbone):
 
     def preprocess(self, frames: Tensor) -> Tensor:
         """uint8 [N,H,W,3] -> normalised float [N,3,S,S], S = image_size."""
-        pixels = _to_float_nchw(frames)
+        pixels = to_float_nchw(frames)
         h, w = pixels.shape[-2:]
         scale = self.image_size / min(h, w)
         size = (max(self.image_size, round(h * scale)), max(self.image_size, round(w * scale)))
@@ -282,13 +296,21 @@ class CLIPBackbone(VisualBackbone):
     def forward(self, pixels: Tensor) -> Tensor:
         with torch.no_grad():
             pooled = self.tower(pixel_values=pixels).pooler_output  # [N, tower hidden]
-        return self.proj(pooled)
+        out = self.proj(pooled)  # [N, visual_dim]
+        return F.normalize(out, dim=-1) if self.zero_shot else out
 
 
 def build_visual(spec: str, config: ModelConfig) -> VisualBackbone:
-    """'cnn' -> the built-in CNN; 'clip:<dir-or-id>' -> a CLIP vision tower (see ModelConfig.clip_vision)."""
+    """'cnn' -> the built-in CNN; 'efficientnet-lite0' -> the frozen ImageNet network
+    (`models.efficientnet`); 'clip:<dir-or-id>' -> a CLIP vision tower (see ModelConfig.clip_vision)."""
     if spec == "cnn":
         return CNNBackbone(config)
+    if spec == "efficientnet-lite0":
+        from models.efficientnet import EfficientNetBackbone
+
+        return EfficientNetBackbone(config)
     if spec.startswith("clip:") and len(spec) > 5:
         return CLIPBackbone(spec.removeprefix("clip:"), config)
-    raise ValueError(f"unknown visual backbone spec {spec!r}: expected 'cnn' or 'clip:<dir-or-id>'")
+    raise ValueError(
+        f"unknown visual backbone spec {spec!r}: expected 'cnn', 'efficientnet-lite0' or 'clip:<dir-or-id>'"
+    )

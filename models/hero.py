@@ -233,3 +233,10 @@ class QueryEncoder(nn.Module):
         weights = scores.softmax(dim=-1).nan_to_num(0.0)
         attended = (weights.unsqueeze(-1) * text.tokens).sum(1)  # [B,Dt]
         return F.normalize(self.mlp(torch.cat([attended, text.pooled], dim=-1)), dim=-1)
+
+
+class SentenceQuery(nn.Module):
+    """The zero-shot query side: the text encoder's own sentence vector [B,Dt], unchanged (no parameters)."""
+
+    def forward(self, text: TextFeatures) -> Tensor:
+        return F.normalize(text.pooled, dim=-1)

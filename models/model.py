@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from models.config import ModelConfig
 from models.encoders import CLIPBackbone, TextEncoder, TextFeatures, build_visual
-from models.hero import HierarchicalEncoder, QueryEncoder
+from models.hero import HierarchicalEncoder, QueryEncoder, SentenceQuery
 from models.moment import MomentHead, Span, decode_moments
 
 
@@ -26,7 +26,11 @@ class VideoEncoding:
 
 
 def load_text_encoder(config: ModelConfig, device: torch.device | str = "cpu") -> TextEncoder:
-    """The frozen text encoder a model was built for (`config.text_model`)."""
+    """The frozen text encoder a model was built for (`config.text_model`; "clip:..." is CLIP's)."""
+    if config.text_model.startswith("clip:"):
+        from models.clip import CLIPTextEncoder
+
+        return CLIPTextEncoder(config.text_model.removeprefix("clip:"), device=device)
     return TextEncoder(config.text_model, device=device)
 
 
@@ -40,10 +44,14 @@ class KairosModel(nn.Module):
             config = dataclasses.replace(config, clip_vision=dict(self.visual.shape))
         self.config = config
         self.hero = HierarchicalEncoder(config)
-        self.query = QueryEncoder(config)
+        self.query: QueryEncoder | SentenceQuery = (
+            SentenceQuery() if config.zero_shot else QueryEncoder(config)
+        )
         self.moment_head = MomentHead(config)
         self.subtitle_gate = (
-            nn.Parameter(torch.ones(())) if config.subtitle_skip and config.use_subtitles else None
+            nn.Parameter(torch.ones(()))
+            if config.subtitle_skip and config.use_subtitles and not config.zero_shot
+            else None
         )
         self._text_encoder: TextEncoder | None = None
 
@@ -81,9 +89,9 @@ class KairosModel(nn.Module):
     def subtitle_vectors(self, sub_tokens: Tensor, sub_mask: Tensor) -> Tensor | None:
         """Subtitle tokens [N,L,Dt] + mask [N,L] -> each clip's text as the query encoder sees it [N,D].
 
-        Zeros for clips without text; None when the model has no `subtitle_skip`.
+        Zeros for clips without text; None when the model has no `subtitle_skip` (and is not `zero_shot`).
         """
-        if self.subtitle_gate is None:
+        if self.subtitle_gate is None and not self.config.zero_shot:
             return None
         text = TextEncoder.postprocess(sub_tokens, sub_mask)  # the mean pooling the text encoder does
         said = self.query(text)  # [N,D]
@@ -94,6 +102,19 @@ class KairosModel(nn.Module):
 
     def video_vector(self, clips: Tensor, clip_mask: Tensor) -> Tensor:
         return self.hero.video_vector(clips, clip_mask)
+
+    def clip_concepts(self, frame_feats: Tensor, frame_mask: Tensor) -> list[list[tuple[str, float]]]:
+        """Frame features [C,F,1280] + mask [C,F] -> per clip its `config.concepts` ImageNet classes (name,
+        probability), from the mean class probabilities of its frames; [] per clip when concepts are off."""
+        if not self.config.concepts:
+            return [[] for _ in range(len(frame_feats))]
+        from models.efficientnet import EfficientNetBackbone, top_labels
+
+        if not isinstance(self.visual, EfficientNetBackbone):
+            raise TypeError("visual concepts need the efficientnet-lite0 backbone")
+        weights = frame_mask.to(frame_feats.dtype)[..., None]  # [C,F,1]
+        probs = (self.visual.class_probs(frame_feats) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return [top_labels(row, self.config.concepts, self.config.concept_floor) for row in probs]
 
     def encode_query(self, text: TextFeatures) -> Tensor:
         """Text features of B queries -> query vectors [B,dim], normalised."""
@@ -128,6 +149,8 @@ class KairosModel(nn.Module):
         c = frame_feats.shape[0]
         if c == 0:
             raise ValueError("cannot encode a video with no clips")
+        if self.config.zero_shot:
+            return self._encode_zero_shot(frame_feats, frame_mask, sub_tokens, sub_mask)
         states = torch.cat(
             [
                 self.hero.clip_level(
@@ -145,3 +168,20 @@ class KairosModel(nn.Module):
         segments, ranges = self.hero.segments(clips[0])
         video = self.hero.video_vector(clips, clip_mask)[0]
         return VideoEncoding(clips=clips[0], segments=segments, segment_ranges=ranges, video=video)
+
+    def _encode_zero_shot(
+        self, frame_feats: Tensor, frame_mask: Tensor, sub_tokens: Tensor | None, sub_mask: Tensor | None
+    ) -> VideoEncoding:
+        """The zero-shot encoding of C clips: each clip is its text's sentence vector (zeros without text),
+        plus, with a CLIP tower (`clip_zero_shot`), the normalised mean of its frames' CLIP vectors, the sum
+        renormalised; segments and the video are their normalised means."""
+        said = None if sub_tokens is None or sub_mask is None else self.subtitle_vectors(sub_tokens, sub_mask)
+        clips = torch.zeros(len(frame_feats), self.config.dim, device=self.device) if said is None else said
+        if self.config.clip_zero_shot:
+            weights = frame_mask.to(frame_feats.dtype)[..., None]  # [C,F,1]
+            seen = (frame_feats * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # [C,D]
+            clips = F.normalize(F.normalize(seen, dim=-1) + clips, dim=-1)
+        segments, ranges = self.hero.segments(clips)
+        return VideoEncoding(
+            clips=clips, segments=segments, segment_ranges=ranges, video=F.normalize(clips.sum(0), dim=0)
+        )

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.config import ModelConfig
+from models.metrics import temporal_iou
 
 OTHER, BEGIN, END = 0, 1, 2
 TAGS = ("O", "B", "E")
@@ -335,6 +336,49 @@ def _nms_pool(
                 break
             spans.append(Span(int(s_col[row]), int(e_col[row]), math.exp(float(v_col[row]))))
     return redo
+
+
+# Levels for `similarity_moments`: a fraction of the way from the video's best clip down to its median clip.
+LEVELS = (0.1, 0.25, 0.5)
+SIMILARITY_TEMPERATURE = 0.1
+
+
+def similarity_moments(
+    sims: np.ndarray,
+    top_n: int = 10,
+    min_clips: int = 1,
+    max_clips: int | None = None,
+    nms_iou: float = 0.5,
+) -> list[Span]:
+    """Training-free moments of one video from its per-clip query similarities [C] (for untrained models).
+
+    For each level in `LEVELS` (best - f * (best - median)), every maximal run of clips at or above it is a
+    candidate; a run's score is exp((mean similarity of the run - best) / SIMILARITY_TEMPERATURE), in (0, 1],
+    so the run around the best clip scores near 1 and a run that also takes in weaker clips scores less.
+    Candidates outside [min_clips, max_clips] are dropped, then greedy NMS (IoU over clip spans) keeps top_n.
+    """
+    c = len(sims)
+    if c == 0 or top_n < 1:
+        return []
+    sims = np.asarray(sims, dtype=np.float64)
+    best, median = float(sims.max()), float(np.median(sims))
+    longest = c if max_clips is None else max_clips
+    candidates: dict[tuple[int, int], float] = {}
+    for fraction in LEVELS:
+        above = np.concatenate([[False], sims >= best - fraction * (best - median), [False]])
+        edges = np.flatnonzero(np.diff(above.astype(np.int8)))  # run starts, then ends (exclusive), in turn
+        for start, stop in zip(edges[::2], edges[1::2], strict=True):
+            if min_clips <= stop - start <= longest:
+                mean = float(sims[start:stop].mean())
+                candidates[(int(start), int(stop) - 1)] = math.exp((mean - best) / SIMILARITY_TEMPERATURE)
+    kept: list[Span] = []
+    for (start, end), score in sorted(candidates.items(), key=lambda item: (-item[1], item[0])):
+        if len(kept) == top_n:
+            break
+        taken = torch.tensor([[span.start_clip, span.end_clip + 1] for span in kept], dtype=torch.float32)
+        if not kept or temporal_iou(taken, torch.tensor([start, end + 1.0])).max() <= nms_iou:
+            kept.append(Span(start, end, score))
+    return kept
 
 
 def spans_to_seconds(span: Span, clip_seconds: float, duration: float) -> tuple[float, float]:

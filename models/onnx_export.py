@@ -20,7 +20,6 @@ import torch
 from torch import Tensor, nn
 
 from models.checkpoint import state_bytes
-from models.encoders import TextEncoder
 from models.model import KairosModel
 
 Precision = Literal["fp32", "int8"]
@@ -41,12 +40,13 @@ class QueryGraph(nn.Module):
 
     def __init__(self, model: KairosModel) -> None:
         super().__init__()
-        self.text = model.text_encoder.model
+        self.encoder = model.text_encoder
+        self.text = self.encoder.model  # a submodule, so its weights are the graph's
         self.query = model.query
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        hidden = self.text(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # [B,L,Dt]
-        return self.query(TextEncoder.postprocess(hidden, attention_mask))  # [B,dim]
+        features = self.encoder.features({"input_ids": input_ids, "attention_mask": attention_mask})
+        return self.query(features)  # [B,dim]
 
 
 def export_key(model: KairosModel) -> str:
@@ -64,12 +64,12 @@ def onnx_file(model: KairosModel, precision: Precision, cache_dir: Path) -> Path
     folder = cache_dir / export_key(model)
     fp32 = folder / "query-fp32.onnx"
     if not fp32.exists():
-        _write_atomic(fp32, lambda tmp: export_fp32(model, tmp))
+        write_atomic(fp32, lambda tmp: export_fp32(model, tmp))
     if precision == "fp32":
         return fp32
     int8 = folder / "query-int8.onnx"
     if not int8.exists():
-        _write_atomic(int8, lambda tmp: quantize_int8(fp32, tmp))
+        write_atomic(int8, lambda tmp: quantize_int8(fp32, tmp))
     return int8
 
 
@@ -105,7 +105,7 @@ def quantize_int8(source: Path, path: Path) -> None:
     quantize_dynamic(source, path, per_channel=True, weight_type=QuantType.QInt8)
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """`write` to a unique temporary file beside `path`, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.onnx")

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import faiss
 import torch
+import transformers
 import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,7 +21,9 @@ from indexer.encoding import model_fingerprint, resolve_model
 from models.model import KairosModel
 from service import errors
 from service.cache import Cache, connect
+from service.logs import RequestIds, log_config
 from service.metrics import Metrics
+from service.ratelimit import RateLimiter
 from service.routes import health, jobs, page, search, videos
 from service.routes.deps import Services, SnapshotHolder
 from service.search import SearchPipeline
@@ -160,7 +163,12 @@ def load_services(settings: Settings, metrics: Metrics) -> Services:
     if not holder.refresh():
         log.warning("no snapshot published under %s yet; waiting for one", settings.snapshot_root)
     pipeline = SearchPipeline(model, fingerprint, cache, metrics, settings)
-    return Services(settings, metrics, client, cache, holder, pipeline)
+    limiter = (
+        RateLimiter(client, settings.rate_limit_per_s, settings.rate_limit_burst, settings.redis_retry_s)
+        if settings.rate_limit_per_s > 0
+        else None
+    )
+    return Services(settings, metrics, client, cache, holder, pipeline, limiter)
 
 
 @asynccontextmanager
@@ -193,23 +201,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         Limits, max_in_flight=settings.max_in_flight, max_body=settings.max_body_bytes, metrics=metrics
     )
+    app.add_middleware(RequestIds)  # outermost: even a request shed by Limits gets its id
     for module in (search, videos, jobs, health, page):
         app.include_router(module.router)
     page.mount_static(app)
     return app
 
 
+class ExposureError(ValueError):
+    """Serving beyond loopback with the write endpoints open, and no explicit opt-out."""
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
-    """Run the API with uvicorn until interrupted.
+    """Run the API with uvicorn until interrupted; an unsafe host is refused (ExposureError) first.
 
     With several workers, each is a process of its own (one thread per library in each, as DESIGN.md asks)
     that builds its settings from the `KAIROS_*` environment, loads the model and maps the same snapshot;
     `max_in_flight` then holds per process.
     """
+    problem = settings.exposure_problem(host)
+    if problem is not None:
+        raise ExposureError(problem)
+    logging_config = log_config(settings.log_json)
+    if settings.log_json:  # stderr holds JSON lines only: no progress bars (here and in worker processes)
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        transformers.utils.logging.disable_progress_bar()
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=logging_config)
         return
     os.environ["KAIROS_SNAPSHOT_ROOT"] = str(settings.snapshot_root)
     uvicorn.run(
-        "service.app:create_app", factory=True, workers=workers, host=host, port=port, log_level="info"
+        "service.app:create_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=logging_config,
     )

@@ -16,8 +16,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-snapshots_app = typer.Typer(help="Show and prune published snapshots.", no_args_is_help=True)
+snapshots_app = typer.Typer(help="List, prune, back up and restore snapshots.", no_args_is_help=True)
 app.add_typer(snapshots_app, name="snapshots")
+DEMO_MODEL = "kairos-small"  # the synthetic demo corpus is the world this model was trained on
 
 
 def _fail(message: str) -> NoReturn:
@@ -86,8 +87,14 @@ def synth(
 
 @app.command()
 def train(
-    corpus: Path = typer.Option(..., "--corpus", help="A corpus folder (videos/ and subtitles)."),
-    annotations: Path = typer.Option(..., "--annotations", help="TVR-format jsonl."),
+    corpus: Path | None = typer.Option(None, "--corpus", help="A corpus folder (videos/ and subtitles)."),
+    features: Path | None = typer.Option(
+        None, "--features", help="Instead of --corpus: a folder of precomputed [T, D] arrays."
+    ),
+    features_fps: float | None = typer.Option(
+        None, "--features-fps", help="Rate of those arrays (default: the model's fps)."
+    ),
+    annotations: Path = typer.Option(..., "--annotations", help="TVR or QVHighlights jsonl."),
     out: Path | None = typer.Option(None, "--out", help="Checkpoint folder to write."),
     model: str = typer.Option("kairos-small", "--model", help="A registered architecture."),
     val_annotations: Path | None = typer.Option(None, "--val-annotations", help="Validation jsonl."),
@@ -116,20 +123,28 @@ def train(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="With --eval-only."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Train a model on a corpus (or evaluate a checkpoint with --eval-only)."""
+    """Train a model on a corpus or a features folder (or evaluate a checkpoint with --eval-only)."""
+    from indexer.dataset import FeatureSource
     from models.checkpoint import CheckpointError
     from service import train_command
 
+    source: Path | FeatureSource
+    if features is not None and corpus is None:
+        source = FeatureSource(features, features_fps)
+    elif corpus is not None and features is None:
+        source = corpus
+    else:
+        _fail("give one of --corpus DIR and --features DIR")
     try:
         if eval_only:
             if checkpoint is None:
                 _fail("--eval-only needs --checkpoint DIR")
-            result = train_command.evaluate(checkpoint, corpus, annotations, cache=cache, device=device)
+            result = train_command.evaluate(checkpoint, source, annotations, cache=cache, device=device)
         else:
             if out is None:
                 _fail("training needs --out DIR")
             result = train_command.train(
-                corpus,
+                source,
                 annotations,
                 out,
                 model=model,
@@ -156,7 +171,11 @@ def train(
 def index(
     sources: list[str] = typer.Argument(None, help="Folders, globs, video files or .jsonl manifests."),
     out: Path = typer.Option(..., "--out", help="Snapshot root."),
-    model: str = typer.Option("kairos-small", "--model", help="A model name or checkpoint folder."),
+    model: str = typer.Option(
+        "kairos-real",
+        "--model",
+        help="A model name or checkpoint folder (kairos-small for synthetic corpora).",
+    ),
     workers: int = typer.Option(1, "--workers", min=1, help="Decoding processes."),
     features: Path | None = typer.Option(None, "--features", help="A folder of precomputed [T, D] arrays."),
     features_fps: float | None = typer.Option(None, "--features-fps", help="Rate of those arrays."),
@@ -180,6 +199,7 @@ def index(
     from indexer.snapshot import SnapshotError
     from indexer.sources import SourceError
     from indexer.streams import StreamSettingsError, parse_languages, parse_streams
+    from models.config import ModelError
     from service import index_command
 
     if not sources and features is None:
@@ -197,7 +217,7 @@ def index(
             streams=parse_streams(streams),
             subtitle_languages=languages,
         )
-    except (IndexingError, SnapshotError, SourceError, FeatureError, StreamSettingsError) as exc:
+    except (IndexingError, SnapshotError, SourceError, FeatureError, ModelError, StreamSettingsError) as exc:
         _fail(str(exc))
     _emit(report, as_json)
 
@@ -248,10 +268,42 @@ def snapshots_gc(
         _fail(str(exc))
 
 
+@snapshots_app.command("export")
+def snapshots_export(
+    version: str = typer.Argument(..., help="A version from `kairos snapshots list`, or `current`."),
+    file: Path = typer.Argument(..., help="The backup to write (a tar file)."),
+    root: Path = typer.Option(..., "--root", help="Snapshot root."),
+) -> None:
+    """Write one snapshot to a tar file with a SHA-256 of every file in it."""
+    from indexer.snapshot import SnapshotError
+    from indexer.snapshot.archive import export_snapshot
+
+    try:
+        typer.echo(f"wrote {export_snapshot(root, version, file)}")
+    except SnapshotError as exc:
+        _fail(str(exc))
+
+
+@snapshots_app.command("import")
+def snapshots_import(
+    file: Path = typer.Argument(..., help="A backup written by `kairos snapshots export`."),
+    root: Path = typer.Option(..., "--root", help="Snapshot root."),
+) -> None:
+    """Verify every file of a backup, then publish it as CURRENT (its version must be new to the root)."""
+    from indexer.snapshot import SnapshotError
+    from indexer.snapshot.archive import import_snapshot
+
+    try:
+        info = import_snapshot(root, file)
+    except SnapshotError as exc:
+        _fail(str(exc))
+    typer.echo(f"imported {info.version} ({info.manifest.counts.videos} videos); CURRENT is {info.version}")
+
+
 @app.command("eval")
 def evaluate(
     snapshot: Path = typer.Option(..., "--snapshot", help="Snapshot root or folder."),
-    queries: Path = typer.Option(..., "--queries", help="TVR-format jsonl with ground truth."),
+    queries: Path = typer.Option(..., "--queries", help="TVR or QVHighlights jsonl with ground truth."),
     out: Path | None = typer.Option(None, "--out", help="Write the TVR prediction file here."),
     model: str | None = typer.Option(None, "--model", help="Model name or folder (default: the service's)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object keyed as TVR's evaluator."),
@@ -274,13 +326,22 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes (e.g. one per core)."),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth", help="Listen beyond loopback with no KAIROS_API_KEY (writes open)."
+    ),
 ) -> None:
     """Serve the HTTP API and the web page (Redis from KAIROS_REDIS_URL)."""
+    from service.app import ExposureError
     from service.app import serve as run
     from service.settings import Settings
 
-    settings = Settings() if snapshot_root is None else Settings(snapshot_root=snapshot_root)
-    run(settings, host=host, port=port, workers=workers)
+    overrides: dict[str, Any] = {"snapshot_root": snapshot_root} if snapshot_root is not None else {}
+    if insecure_no_auth:
+        overrides["insecure_no_auth"] = True
+    try:
+        run(Settings(**overrides), host=host, port=port, workers=workers)
+    except ExposureError as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -307,7 +368,7 @@ def demo(
     corpus = root / "corpus"
     summary = generate_corpus(corpus, SynthConfig(videos=videos, seed=2026, max_duration=45.0))
     typer.echo(format_summary(summary))
-    report = index_command.index([str(corpus / "videos")], root / "index", progress=True)
+    report = index_command.index([str(corpus / "videos")], root / "index", model=DEMO_MODEL, progress=True)
     typer.echo(f"indexed {len(report.get('indexed', []))}, reused {len(report.get('reused', []))} videos")
     examples = _example_queries(corpus)
     typer.echo(f"\nKairos at http://{host}:{port}/  — try:")
@@ -317,10 +378,14 @@ def demo(
             f"  curl -s -H 'content-type: application/json' -d '{body}' http://{host}:{port}/v1/search"
         )
     if serve_api:
+        from service.app import ExposureError
         from service.app import serve as run
         from service.settings import Settings
 
-        run(Settings(snapshot_root=root / "index"), host=host, port=port)
+        try:
+            run(Settings(snapshot_root=root / "index", model=DEMO_MODEL), host=host, port=port)
+        except ExposureError as exc:
+            _fail(str(exc))
 
 
 def _example_queries(corpus: Path, n: int = 3) -> list[str]:

@@ -1,4 +1,4 @@
-"""One error shape for every 4xx and 5xx: `{"error": {"code", "message", "field"?}}`, never a stack trace."""
+"""One error shape for every 4xx and 5xx: `{"error": {"code", "message", "field"?, "request_id"}}`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexer.snapshot import VideoNotFoundError
+from service.logs import HEADER, request_id
 
 log = logging.getLogger(__name__)
 BODY_PARSE_DETAIL = "There was an error parsing the body"  # FastAPI's 400 (bad UTF-8, JSON nested too deep)
@@ -40,6 +41,9 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
     error: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         error["field"] = field
+    rid = request_id.get()
+    if rid is not None:
+        error["request_id"] = rid
     return {"error": error}
 
 
@@ -106,7 +110,10 @@ async def _video_not_found(_: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "internal_error", "the server failed to answer; the error is logged")
+    rid = request_id.get()  # this handler runs outside the middleware that echoes the id
+    headers = {HEADER: rid} if rid is not None else None
+    message = "the server failed to answer; the error is logged"
+    return error_response(500, "internal_error", message, None, headers)
 
 
 def install(app: FastAPI) -> None:

@@ -1,13 +1,13 @@
-"""`kairos eval`: TVR metrics of a snapshot for a TVR-format query file, through the search pipeline."""
+"""`kairos eval`: TVR metrics of a snapshot for TVR or QVHighlights queries, through the search pipeline."""
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
+from indexer.annotations import AnnotationError, read_annotations
 from indexer.encoding import model_fingerprint, resolve_model
 from indexer.snapshot import ModelMismatchError, Snapshot, SnapshotError, open_snapshot
 from service.cache import Cache, connect
@@ -15,7 +15,6 @@ from service.evaluation import run_evaluation
 from service.metrics import Metrics
 from service.search import SearchPipeline
 from service.settings import MAX_QUERY_CHARS, Settings
-from service.tvr_metrics import DESC_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -24,54 +23,16 @@ class EvalError(Exception):
     """The evaluation cannot run: bad query file, no usable query, or a snapshot the model cannot read."""
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _problem(row: object) -> str | None:
-    """What is wrong with one parsed query line, or None when it is a usable TVR row."""
-    if not isinstance(row, dict):
-        return "expected a JSON object"
-    missing = [key for key in ("desc_id", "desc", "vid_name", "ts") if key not in row]
-    if missing:
-        return f"missing field(s) {', '.join(missing)}"
-    desc, ts = row["desc"], row["ts"]
-    if not isinstance(desc, str) or not desc.strip() or len(desc) > MAX_QUERY_CHARS:
-        return f"desc must be a non-empty string of at most {MAX_QUERY_CHARS} characters"
-    if not isinstance(row["vid_name"], str) or not row["vid_name"]:
-        return "vid_name must be a non-empty string"
-    if not (isinstance(ts, list) and len(ts) == 2 and all(_number(t) for t in ts) and ts[0] <= ts[1]):
-        return f"ts must be [start, end] seconds with start <= end, got {ts!r}"
-    if "type" in row and row["type"] not in DESC_TYPES:
-        return f"type must be one of {', '.join(DESC_TYPES)}, got {row['type']!r}"
-    return None
-
-
 def read_queries(path: Path) -> list[dict[str, Any]]:
-    """TVR jsonl rows (blank lines skipped); a bad line is an `EvalError` naming the file and line number."""
-    rows: list[dict[str, Any]] = []
-    first_line: dict[object, int] = {}
+    """TVR or QVHighlights jsonl as TVR ground-truth rows; a bad line is an `EvalError` naming it."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalError(f"cannot read queries {path}: {exc}") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvalError(f"{path}:{number}: not valid JSON ({exc.msg}, column {exc.colno})") from None
-        if (problem := _problem(row)) is not None:
-            raise EvalError(f"{path}:{number}: {problem}")
-        desc_id = row["desc_id"]
-        if desc_id in first_line:
-            raise EvalError(f"{path}:{number}: desc_id {desc_id!r} repeats line {first_line[desc_id]}")
-        first_line[desc_id] = number
-        rows.append(row)
-    if not rows:
-        raise EvalError(f"{path} holds no queries")
-    return rows
+        records = read_annotations(path)
+    except AnnotationError as exc:
+        raise EvalError(str(exc)) from exc
+    for record in records:
+        if len(record.text) > MAX_QUERY_CHARS:
+            raise EvalError(f"{path}:{record.line}: the query is longer than {MAX_QUERY_CHARS} characters")
+    return [record.tvr_row() for record in records]
 
 
 def _indexed(rows: list[dict[str, Any]], snap: Snapshot, queries: Path) -> list[dict[str, Any]]:

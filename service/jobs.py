@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import logging.config
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +19,11 @@ from rq.registry import StartedJobRegistry
 from indexer.sources import VIDEO_EXTENSIONS
 from indexer.subtitles import find_sidecars
 from service.errors import ApiError
+from service.logs import log_config, request_id
 from service.schemas import IndexJob, JobState
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 KEEP_S = 7 * 24 * 3600
 # A job whose worker died is retried once (indexing resumes from its checkpoints), then reported failed.
@@ -101,7 +106,7 @@ def submit(settings: Settings, connection: redis.Redis, files: list[str]) -> Ind
             result_ttl=KEEP_S,
             failure_ttl=KEEP_S,
             retry=Retry(max=RETRIES),
-            meta={"progress": 0.0, "done": 0, "total": len(files)},
+            meta={"progress": 0.0, "done": 0, "total": len(files), "request_id": request_id.get()},
         )
     except (redis.RedisError, OSError):
         raise ApiError(
@@ -157,6 +162,9 @@ def run_index_job(files: list[str], snapshot_root: str, model: str, workers: int
 
     job = get_current_job()
     tell = _progress_saver(job) if job is not None else None
+    if job is not None:  # the job's log lines carry the id of the request that submitted it
+        request_id.set(job.meta.get("request_id"))
+        log.info("index job %s: %d files into %s", job.id, len(files), snapshot_root)
     return index(Path(snapshot_root), files, model, IndexOptions(workers=workers, on_progress=tell))
 
 
@@ -173,6 +181,7 @@ def _progress_saver(job: Job) -> Callable[[int, int], None]:
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
     """`kairos worker`: run index jobs from Redis until stopped (or until the queue is empty with `burst`)."""
+    logging.config.dictConfig(log_config(settings.log_json))
     connection = redis.Redis.from_url(settings.redis_url)
     worker = Worker(
         [queue(settings, connection)], connection=connection, job_monitoring_interval=JOB_MONITORING_S

@@ -20,6 +20,7 @@ class Strict(BaseModel):
 class MomentBounds(Strict):
     min_seconds: float | None = Field(default=None, ge=0, le=86_400, description="Shortest moment to return.")
     max_seconds: float | None = Field(default=None, gt=0, le=86_400, description="Longest moment to return.")
+    min_score: float = Field(default=0.0, ge=0, le=1, description="Leave out moments whose score is lower.")
 
     @model_validator(mode="after")
     def _ordered(self) -> MomentBounds:
@@ -59,6 +60,13 @@ class Timings(BaseModel):
     stage2_ms: float = 0.0
 
 
+class MatchedLine(BaseModel):
+    stream: str = Field(description='The stream the line belongs to, e.g. "concepts" (what was seen).')
+    text: str
+    start: float = Field(description="Seconds from the start of the video.")
+    end: float = Field(description="Seconds.")
+
+
 class Moment(BaseModel):
     video_id: VideoId
     start: float = Field(description="Seconds from the start of the video.")
@@ -68,6 +76,10 @@ class Moment(BaseModel):
     )
     video_score: float = Field(description="Stage-1 similarity of the query to the video (cosine).")
     moment_score: float = Field(description="Moment head score of the span in (0, 1].")
+    matched: list[MatchedLine] = Field(
+        default_factory=list,
+        description="Each stream's line at the moment's clip most similar to the query: why it matched.",
+    )
 
 
 class VideoHit(BaseModel):
@@ -150,6 +162,7 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     field: str | None = None
+    request_id: str | None = None
 
 
 class ErrorBody(BaseModel):

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from indexer.snapshot import Snapshot, VideoNotFoundError
 from models.model import KairosModel
-from models.moment import decode_moments_batch, spans_to_seconds
+from models.moment import Span, decode_moments_batch, similarity_moments, spans_to_seconds
 from models.onnx_export import default_cache_dir
 from models.query_backends import QueryBackend, load_query_backend
 from service.batcher import MicroBatcher
@@ -44,6 +44,7 @@ from service.metrics import Metrics
 from service.schemas import (
     Answer,
     LocalizeRequest,
+    MatchedLine,
     Moment,
     MomentBounds,
     SearchRequest,
@@ -201,16 +202,15 @@ class SearchPipeline:
             part = rows[done : done + chunk]
             done += len(part)
             chunk *= 4
-            lengths = [len(vectors[row]) for row in part]
-            unary, pair = self._moment_logits(q, [vectors[row] for row in part], lengths)
-            decoded = decode_moments_batch(unary, pair, lengths, limit, min_clips, max_clips, NMS_IOU)
+            decoded = self._decode(q, [vectors[row] for row in part], limit, min_clips, max_clips)
             for row, spans in zip(part, decoded, strict=True):
                 duration = float(durations[int(candidates.idx[row])])
                 for span in spans:
                     start, end = spans_to_seconds(span, clip_seconds, duration)
-                    if end <= start or not in_bounds(end - start, bounds):
+                    score = float(weights[row] * span.score)
+                    if end <= start or not in_bounds(end - start, bounds) or score < bounds.min_score:
                         continue
-                    found.append((float(weights[row] * span.score), row, start, end, span.score))
+                    found.append((score, row, start, end, span.score))
         found.sort(key=lambda f: -f[0])  # stable: ties keep video then span order
         return [
             Moment(
@@ -220,9 +220,23 @@ class SearchPipeline:
                 score=score,
                 video_score=float(candidates.scores[row]),
                 moment_score=float(moment_score),
+                matched=matched_lines(snapshot, int(candidates.idx[row]), vectors[row], q, start, end),
             )
             for score, row, start, end, moment_score in found[:limit]
         ]
+
+    def _decode(
+        self, q: np.ndarray, vectors: list[np.ndarray], limit: int, min_clips: int, max_clips: int | None
+    ) -> list[list[Span]]:
+        """Each video's best spans: from the moment head, or (a `zero_shot` model) its similarity curve."""
+        if self.model.config.zero_shot:
+            return [
+                similarity_moments(clips.astype(np.float32) @ q, limit, min_clips, max_clips, NMS_IOU)
+                for clips in vectors
+            ]
+        lengths = [len(clips) for clips in vectors]
+        unary, pair = self._moment_logits(q, vectors, lengths)
+        return decode_moments_batch(unary, pair, lengths, limit, min_clips, max_clips, NMS_IOU)
 
     def _moment_logits(
         self, q: np.ndarray, vectors: list[np.ndarray], lengths: list[int]
@@ -334,6 +348,25 @@ class SearchPipeline:
         self.metrics.stage_seconds.labels(stage="total").observe(elapsed)
         answer.took_ms = round(elapsed * 1000, 3)
         return answer
+
+
+def matched_lines(
+    snapshot: Snapshot, idx: int, clips: np.ndarray, q: np.ndarray, start: float, end: float
+) -> list[MatchedLine]:
+    """The lines of each stream of video `idx` at the clip of [start, end) most similar to the query."""
+    lines = snapshot.lines_at(idx)
+    if not lines:
+        return []
+    clip_seconds = snapshot.manifest.clip_seconds
+    first = int(start / clip_seconds + 1e-9)
+    last = max(first + 1, math.ceil(end / clip_seconds - 1e-9))
+    best = first + int(np.argmax(clips[first:last].astype(np.float32) @ q))
+    at = (best + 0.5) * clip_seconds
+    return [
+        MatchedLine(stream=line.stream, text=line.text, start=line.start, end=line.end)
+        for line in lines
+        if line.start <= at < line.end
+    ]
 
 
 def clip_bounds(bounds: MomentBounds, clip_seconds: float) -> tuple[int, int]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import ipaddress
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -17,6 +20,7 @@ MAX_LIMIT = 100
 
 Stage1Mode = Literal["segments", "video"]
 QueryEncoder = Literal["torch", "onnx-fp32", "onnx-int8"]  # = models.query_backends.BACKENDS (tested)
+Role = Literal["write", "read"]
 
 
 class Settings(BaseSettings):
@@ -25,12 +29,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAIROS_", extra="forbid", frozen=True)
 
     snapshot_root: Path = Path("index")
-    model: str = "kairos-small"  # indexer.encoding.DEFAULT_MODEL (a test keeps them equal)
+    model: str = "kairos-real"  # indexer.encoding.DEFAULT_MODEL (a test keeps them equal)
     device: str = "cpu"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_timeout_s: float = Field(default=0.1, gt=0, le=5)  # socket and connect timeout of every call
     redis_retry_s: float = Field(default=1.0, ge=0, le=60)  # after a Redis error, skip Redis this long
-    api_key: SecretStr | None = None  # write endpoints need it when set
+    api_key: SecretStr | None = None  # write endpoints need it when set (opens the read endpoints too)
+    # Keys for the read endpoints (`KAIROS_READ_API_KEYS=k1,k2`); when any is set, reads need one of them.
+    read_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    insecure_no_auth: bool = False  # lets `kairos serve` listen beyond loopback with no API key
+    rate_limit_per_s: float = Field(default=0.0, ge=0, le=100_000)  # per key (or client address); 0 = off
+    rate_limit_burst: int = Field(default=20, ge=1, le=100_000)  # requests a quiet caller may send at once
+    log_json: bool = False  # one JSON object per log line instead of text
     allowed_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list
     )  # folders index jobs may read
@@ -66,6 +76,16 @@ class Settings(BaseSettings):
             return [part for part in value.replace(",", ":").split(":") if part.strip()]
         return value
 
+    @field_validator("read_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        """Accept `KAIROS_READ_API_KEYS=k1,k2` besides a JSON list; empty means none."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("api_key", mode="before")
     @classmethod
     def _empty_key_is_none(cls, value: object) -> object:
@@ -86,9 +106,46 @@ class Settings(BaseSettings):
                 raise ValueError(f"allowed_roots must be absolute paths, got {str(root)!r}")
         return self
 
-    def allowed(self, key: str | None) -> bool:
-        """Whether a presented API key opens the write endpoints (always, when no key is configured)."""
-        if self.api_key is None:
-            return True
-        expected = self.api_key.get_secret_value().encode()
-        return key is not None and hmac.compare_digest(key.encode(), expected)
+    def caller(self, key: str | None) -> Caller:
+        """Who presented `key`: compared in constant time with every configured key; the key is never kept."""
+        if key is None:
+            return Caller(None, None)
+        presented = key.encode()
+        roles: list[tuple[Role, SecretStr]] = [("write", self.api_key)] if self.api_key is not None else []
+        roles += [("read", k) for k in self.read_api_keys]
+        for role, secret in roles:
+            expected = secret.get_secret_value().encode()
+            if hmac.compare_digest(presented, expected):
+                return Caller(role, "key:" + hashlib.sha256(expected).hexdigest()[:16])
+        return Caller(None, None)
+
+    def can_read(self, caller: Caller) -> bool:
+        """Whether a caller may use the read endpoints (anyone, unless read keys are configured)."""
+        return not self.read_api_keys or caller.role is not None
+
+    def exposure_problem(self, host: str) -> str | None:
+        """Why serving on `host` is unsafe (beyond loopback, no API key, no opt-out), or None."""
+        if self.api_key is not None or self.insecure_no_auth or is_loopback(host):
+            return None
+        return (
+            f"refusing to listen on {host!r} (beyond loopback) with the write endpoints open: set "
+            "KAIROS_API_KEY, or pass --insecure-no-auth (KAIROS_INSECURE_NO_AUTH=true) to run without one"
+        )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The role of a presented key ("write", "read" or None) and its rate-limit bucket (a hash of it)."""
+
+    role: Role | None
+    bucket: str | None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names only this machine (`localhost`, 127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,4 +1,5 @@
-"""What `kairos train` runs: build the datasets from a corpus, train, write the checkpoint; or evaluate one.
+"""What `kairos train` runs: build the datasets (videos or precomputed features), train, write the checkpoint;
+or evaluate one.
 
 No CLI framework here: `service.cli` parses the options and calls `train(...)` / `evaluate(...)`, which return
 JSON-able dicts.
@@ -16,20 +17,19 @@ from typing import Any
 
 import torch
 
-from indexer.dataset import build_dataset
+from indexer.annotations import QUERY_TYPES
+from indexer.dataset import FeatureSource, build_dataset
 from models.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
 from models.config import ModelConfig
 from models.data import TrainData
-from models.registry import create_model
+from models.registry import create_model, get_config
 from models.train import Predictions, TrainConfig, Trainer, predict, retrieval_metrics
 
 log = logging.getLogger(__name__)
 
-QUERY_TYPES = ("v", "t", "vt")
-
 
 def train(
-    corpus: Path,
+    corpus: Path | FeatureSource,
     annotations: Path,
     out: Path,
     model: str = "kairos-small",
@@ -47,7 +47,8 @@ def train(
     device: str = "cpu",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train `model` (a registered name) on `annotations`, validating on `val_annotations`; write `out`.
+    """Train `model` (a registered name) on `annotations` (TVR or QVHighlights jsonl) of the videos of
+    `corpus` (video files or precomputed features), validating on `val_annotations`; write `out`.
 
     `out` gets the best checkpoint (config.json + model.safetensors, `extra` = data, command, metrics, time)
     and `out/last` (the latest epoch with the trainer state, what `resume` takes). Options left as None take
@@ -68,8 +69,8 @@ def train(
     torch.manual_seed(seed)
     if resume is not None:
         net = create_model(ModelConfig.from_dict(read_checkpoint_config(resume)["architecture"]))
-    else:
-        net = create_model(model)
+    else:  # a zero-shot architecture (kairos-real) trains the parts it leaves unused
+        net = create_model(dataclasses.replace(get_config(model), zero_shot=False))
     data = build_dataset(
         corpus,
         annotations,
@@ -90,7 +91,8 @@ def train(
     )
     extra = {
         "data": {
-            "corpus": str(corpus),
+            "corpus": str(_folder(corpus)),
+            "features_fps": _features_fps(corpus, net.config.fps),
             "annotations": str(annotations),
             "val_annotations": None if val_annotations is None else str(val_annotations),
             "data_seed": _corpus_seed(corpus),
@@ -116,7 +118,11 @@ def train(
 
 
 def evaluate(
-    checkpoint: Path, corpus: Path, annotations: Path, cache: Path | None = None, device: str = "cpu"
+    checkpoint: Path,
+    corpus: Path | FeatureSource,
+    annotations: Path,
+    cache: Path | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """VR R@1/5/10 and SVMR R@1/5 at IoU 0.5/0.7 of `checkpoint` on `annotations`, overall and per query type.
 
@@ -148,9 +154,21 @@ def _by_type(pred: Predictions, data: TrainData) -> dict[str, dict[str, float]]:
     return out
 
 
-def _corpus_seed(corpus: Path) -> int | None:
+def _folder(corpus: Path | FeatureSource) -> Path:
+    """The corpus or features folder."""
+    return corpus.folder if isinstance(corpus, FeatureSource) else corpus
+
+
+def _features_fps(corpus: Path | FeatureSource, model_fps: float) -> float | None:
+    """The rate the features were read at (None: a corpus of videos)."""
+    if not isinstance(corpus, FeatureSource):
+        return None
+    return corpus.fps or model_fps
+
+
+def _corpus_seed(corpus: Path | FeatureSource) -> int | None:
     """The generator seed of a synthetic corpus (`corpus.json`), None for other corpora."""
-    manifest = corpus / "corpus.json"
+    manifest = _folder(corpus) / "corpus.json"
     if not manifest.is_file():
         return None
     seed = json.loads(manifest.read_text()).get("seed")
@@ -158,7 +176,7 @@ def _corpus_seed(corpus: Path) -> int | None:
 
 
 def _command(
-    corpus: Path,
+    corpus: Path | FeatureSource,
     annotations: Path,
     out: Path,
     model: str,
@@ -167,7 +185,12 @@ def _command(
     resume: Path | None,
 ) -> str:
     """The `kairos train` command line that reproduces this run."""
-    args = ["kairos", "train", "--corpus", str(corpus), "--annotations", str(annotations), "--out", str(out)]
+    if isinstance(corpus, FeatureSource):
+        args = ["kairos", "train", "--features", str(corpus.folder)]
+        args += [] if corpus.fps is None else ["--features-fps", f"{corpus.fps:g}"]
+    else:
+        args = ["kairos", "train", "--corpus", str(corpus)]
+    args += ["--annotations", str(annotations), "--out", str(out)]
     args += ["--model", model, "--epochs", str(config.epochs), "--batch", str(config.batch_videos)]
     args += ["--lr", str(config.lr), "--seed", str(config.seed)]
     if val_annotations is not None:

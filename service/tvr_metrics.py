@@ -18,6 +18,9 @@ Mirrored from the official evaluator:
   (``"v 40.0 t 30.0 vt 30.0"``) under ``<TASK>_by_type``;
 - output order: the submitted tasks in the order VCMR, SVMR, VR, then their ``<TASK>_by_type`` entries.
 
+Added: a row with ``windows`` (several QVHighlights windows, ``indexer.annotations``) is correct when the
+prediction reaches the threshold with any one of them, as QVHighlights' evaluator takes the best IoU.
+
 Differences, all where the official script would crash or print NaN: a query with no predictions scores 0;
 ``<TASK>_by_type`` is left out when some ground-truth row has no ``type`` (synthetic corpora); a type with no
 queries gets ``None`` (JSON null) instead of NaN; errors are ``ValueError`` with a message, not ``assert``.
@@ -59,12 +62,14 @@ class _Truth:
     vid_idx: np.ndarray  # [n] float32
     spans: np.ndarray  # [n, G, 2] float32, padded
     span_mask: np.ndarray  # [n, G] bool
-    min_overlaps: np.ndarray  # [n] int: 1, or 2 for four or more spans
+    min_overlaps: np.ndarray  # [n] int: 1, or 2 for four or more spans in ``ts``
     types: np.ndarray | None  # [n] str, None when a row has no type
 
 
 def _gt_spans(row: Mapping[str, Any]) -> list[list[float]]:
-    """The row's spans: ``ts`` is one [st, ed] or (DiDeMo) a list of four or more of them."""
+    """The row's spans: ``windows`` if given, else ``ts``: one [st, ed] or (DiDeMo) four or more of them."""
+    if "windows" in row:
+        return [[float(s), float(e)] for s, e in row["windows"]]
     ts = row["ts"]
     if len(ts) >= 4:
         return [[float(s), float(e)] for s, e in ts]
@@ -95,7 +100,10 @@ def _truth(ground_truth: Sequence[Mapping[str, Any]], video2idx: Mapping[str, in
         vid_idx=np.array([video2idx[row["vid_name"]] for row in rows], dtype=np.float32),
         spans=span_arr,
         span_mask=span_mask,
-        min_overlaps=np.where(span_mask.sum(axis=1) >= 4, 2, 1),
+        min_overlaps=np.array(
+            [2 if len(s) >= 4 and "windows" not in row else 1 for s, row in zip(spans, rows, strict=True)],
+            dtype=np.int64,
+        ),
         types=np.array([row["type"] for row in rows]) if has_types else None,
     )
 

@@ -269,18 +269,29 @@ def write_garbage_mp4(path: Path, *, size: int = 4096) -> Path:
 
 
 def tiny_clip_dir(root: Path) -> Path:
-    """A tiny random CLIP vision tower saved under `root/clip` the way transformers saves one."""
+    """A tiny random CLIP (both towers, projection dim 16, 32x32 images) and a byte-level CLIP tokenizer
+    (no merges) saved under `root/clip` the way transformers saves a real one."""
     import torch
-    from transformers import CLIPVisionConfig, CLIPVisionModel
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
-    torch.manual_seed(0)
-    vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
+    chars = sorted(ByteLevel.alphabet())
+    specials = ["<|startoftext|>", "<|endoftext|>"]
+    tokenizer = CLIPTokenizer(
+        vocab={t: i for i, t in enumerate(chars + [c + "</w>" for c in chars] + specials)}
     )
-    CLIPVisionModel(vision).save_pretrained(root / "clip")
+    tower = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+    text = tower | {
+        "vocab_size": len(tokenizer),
+        "max_position_embeddings": 77,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config=text, vision_config=tower | {"image_size": 32, "patch_size": 8}, projection_dim=16
+    )
+    CLIPModel(config).save_pretrained(root / "clip")
+    tokenizer.save_pretrained(root / "clip")
     return root / "clip"

@@ -101,3 +101,41 @@ def test_bar_check_needs_every_vcmr_figure_ahead(quality: Any) -> None:
     assert bar["ahead of subtitle_lines on every VCMR figure"]["met"]
     assert bar["ahead of clip_window on every VCMR figure"]["not_ahead"] == {"0.7-r100": [90.0, 90.0]}
     assert not bar["all_met"]
+
+
+def _predictions(rows: list[dict[str, Any]], videos: list[int]) -> dict[str, Any]:
+    """A submission that puts each row's annotated span in `videos[i]` first."""
+    entries = [
+        {"desc_id": r["desc_id"], "desc": r["desc"], "predictions": [[v, *r["ts"], 1.0]]}
+        for r, v in zip(rows, videos, strict=True)
+    ]
+    return {"video2idx": {"a": 0, "b": 1}, "VCMR": entries, "SVMR": entries, "VR": entries}
+
+
+def test_phrasing_lines_up_template_and_heldout_figures_per_type() -> None:
+    phrasing = _load("phrasing")
+    rows = [
+        {"desc_id": i, "desc": f"q{i}", "vid_name": "a", "ts": [0.0, 4.0], "type": kind}
+        for i, kind in enumerate(("v", "v", "t", "vt"))
+    ]
+    template = evaluate_submission(_predictions(rows, [0, 0, 0, 0]), rows)
+    phrased = evaluate_submission(_predictions(rows, [0, 1, 0, 0]), rows)  # one v query finds video b
+    comparison = phrasing.compare(template, phrased)
+    assert comparison["all"]["template"]["VR r1"] == 100.0
+    assert comparison["all"]["heldout_phrasing"]["VR r1"] == 75.0
+    assert comparison["v"]["ratio"]["VCMR 0.5-r10"] == 0.5 and comparison["t"]["ratio"]["VR r1"] == 1.0
+    assert set(comparison["vt"]["template"]) == set(comparison["all"]["template"])
+    bar = phrasing.bar_check(comparison)
+    assert (
+        not bar["v VR r1 held-out/template >= 0.8"]["met"] and bar["vt VR r1 held-out/template >= 0.8"]["met"]
+    )
+    assert not bar["all_met"] and "MISSED by v VCMR 0.5-r10" in phrasing.bar_line(bar)
+    report = phrasing.report(
+        {"heldout": {"kairos": template}, "heldout_phrasing": {"kairos": phrased}}, ["kairos"]
+    )
+    assert "| v | Kairos | 100.00 / 50.00 (0.50) |" in "\n".join(
+        phrasing.markdown(report, {"kairos": "Kairos"})
+    )
+    phrasing.check_pairs({"heldout": rows, "heldout_phrasing": [dict(r, desc="other") for r in rows]})
+    with pytest.raises(SystemExit, match="not heldout in other words"):
+        phrasing.check_pairs({"heldout": rows, "heldout_phrasing": rows[1:]})

@@ -77,6 +77,16 @@ def root_lock(root: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def publish_dir(root: Path, partial: Path, version: str) -> Path:
+    """Rename a finished, fsynced partial to `snapshots/<version>`, then move CURRENT (under root_lock)."""
+    fsync_path(partial)
+    final = snapshots_dir(root) / version
+    os.rename(partial, final)
+    fsync_path(final.parent)
+    write_atomic(root / CURRENT, f"{version}\n".encode())
+    return final
+
+
 def version_seq(version: str) -> int | None:
     """The sequence number of a version name, None when the name is not a version."""
     match = VERSION_RE.match(version)

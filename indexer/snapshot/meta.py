@@ -1,4 +1,5 @@
-"""The metadata database (`meta.sqlite`): one row per video, written once, opened read-only."""
+"""The metadata database (`meta.sqlite`): one row per video and its streams' timed lines, written once, opened
+read-only."""
 
 from __future__ import annotations
 
@@ -23,11 +24,29 @@ CREATE TABLE videos (
     segment_offset INTEGER NOT NULL,
     n_segments INTEGER NOT NULL
 );
+CREATE TABLE lines (
+    idx INTEGER NOT NULL,
+    stream TEXT NOT NULL,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX lines_by_video ON lines (idx, start_s);
 """
 COLUMNS = (
     "video_id, idx, path, duration, content_hash, metadata, clip_offset, n_clips, clip_seconds, "
     "segment_offset, n_segments"
 )
+
+
+@dataclass(frozen=True)
+class Line:
+    """One timed line of a stream of a video (e.g. stream "concepts": what the ImageNet network saw)."""
+
+    stream: str
+    start: float
+    end: float
+    text: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,29 @@ def create(path: Path) -> sqlite3.Connection:
 
 def insert(conn: sqlite3.Connection, row: VideoRow) -> None:
     conn.execute(f"INSERT INTO videos ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row.to_sql())
+
+
+def insert_lines(conn: sqlite3.Connection, idx: int, lines: list[Line]) -> None:
+    conn.executemany(
+        "INSERT INTO lines (idx, stream, start_s, end_s, text) VALUES (?, ?, ?, ?, ?)",
+        [(idx, line.stream, line.start, line.end, line.text) for line in lines],
+    )
+
+
+def has_lines(conn: sqlite3.Connection) -> bool:
+    """Whether the database has the lines table (snapshots written before it existed have none)."""
+    return (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lines'").fetchone()
+        is not None
+    )
+
+
+def read_lines(conn: sqlite3.Connection, idx: int) -> list[Line]:
+    """The lines of the video `idx`, by start time."""
+    rows = conn.execute(
+        "SELECT stream, start_s, end_s, text FROM lines WHERE idx = ? ORDER BY start_s, stream", (idx,)
+    )
+    return [Line(*row) for row in rows]
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:

@@ -74,6 +74,7 @@ class Snapshot:
         self._videos = self._array(VIDEOS)
         self._db = meta.open_read_only(path / META)
         self._db_lock = threading.Lock()
+        self._has_lines = meta.has_lines(self._db)
         rows = self._db.execute(
             "SELECT video_id, clip_offset, n_clips, segment_offset, n_segments FROM videos ORDER BY idx"
         ).fetchall()
@@ -159,6 +160,13 @@ class Snapshot:
     def clip_vectors(self, video_id: str) -> np.ndarray:
         return self.clip_vectors_at(self.index_of(video_id))
 
+    def lines_at(self, idx: int) -> list[meta.Line]:
+        """The timed lines of every stream of the video with index `idx` ([] for snapshots without lines)."""
+        if not self._has_lines:
+            return []
+        with self._db_lock:
+            return meta.read_lines(self._db, idx)
+
     def record(self, video_id: str) -> VideoRecord:
         """The stored form of a video, ready to be added to a new snapshot without re-encoding."""
         row = self.video(video_id)
@@ -173,6 +181,7 @@ class Snapshot:
             segments=self._segments[s_start : s_start + s_count],
             segment_ranges=self._segment_rows[s_start : s_start + s_count, 1:],
             video_vector=self._videos[row.idx],
+            lines=self.lines_at(row.idx),
         )
 
     def search_segments(

@@ -8,7 +8,7 @@ import os
 import shutil
 import sqlite3
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
@@ -51,6 +51,7 @@ class VideoRecord:
     segments: np.ndarray  # [S, D]
     segment_ranges: np.ndarray  # [S, 2] (start clip, end clip exclusive)
     video_vector: np.ndarray  # [D]
+    lines: list[meta.Line] = field(default_factory=list)  # its streams' timed lines
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ class SnapshotWriter:
         try:
             assert self._db is not None
             meta.insert(self._db, row)
+            meta.insert_lines(self._db, idx, record.lines)
             self._append(CLIPS, record.clips)
             self._append(SEGMENTS, record.segments)
             self._append(SEGMENT_ROWS, rows)
@@ -258,12 +260,8 @@ class SnapshotWriter:
                 out.write(manifest.to_json())
                 out.flush()
                 os.fsync(out.fileno())
-            layout.fsync_path(self.partial)
-            final = layout.snapshots_dir(self.root) / version
-            os.rename(self.partial, final)
+            final = layout.publish_dir(self.root, self.partial, version)
             self._done = True
-            layout.fsync_path(final.parent)
-            layout.write_atomic(self.root / layout.CURRENT, f"{version}\n".encode())
         return SnapshotInfo(version=version, path=final, manifest=manifest)
 
     def _array_specs(self) -> dict[str, ArraySpec]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import srt
 
+from indexer.synth.phrasing import heldout_phrasings
 from indexer.synth.plan import SPLITS, EventPlan, LinePlan, SynthConfig, VideoPlan, plan_corpus
 from indexer.synth.queries import (
     BOTH_TEMPLATES,
@@ -37,6 +38,7 @@ from indexer.synth.render import render_video
 from indexer.synth.vocab import ACTIONS, BACKGROUNDS, COLOURS, HELD_OUT_PAIRS, SHAPES, SIZES, TOPICS
 
 Annotation = dict[str, Any]
+HELDOUT_PHRASING_DIR = "heldout_phrasing"  # under annotations/: its own folder, so `*.jsonl` globs miss it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,8 +76,26 @@ def generate_corpus(out: Path | str, config: SynthConfig, workers: int = 1) -> C
     bad = {problem.desc_id for problem in find_ambiguous(annotations, index)}
     annotations = [ann for ann in annotations if ann["desc_id"] not in bad]
     _write_annotations(annotations, out / "annotations")
+    _write_annotations(verified_heldout_phrasings(annotations, index, config), heldout_phrasing_dir(out))
     _write_manifest(plans, annotations, config, out / "corpus.json")
     return _summarise(out, plans, annotations, config, len(bad), time.perf_counter() - started)
+
+
+def heldout_phrasing_dir(corpus: Path) -> Path:
+    """Where a corpus keeps the held-out phrasings of its queries (`{split}.jsonl`, same desc_ids)."""
+    return corpus / "annotations" / HELDOUT_PHRASING_DIR
+
+
+def verified_heldout_phrasings(
+    annotations: list[Annotation], index: MomentIndex, config: SynthConfig
+) -> list[Annotation]:
+    """The held-out phrasings of `annotations`; each must read as exactly its own moment, as its template."""
+    rephrased = heldout_phrasings(annotations, config.seed)
+    problems = find_ambiguous(rephrased, index)
+    if problems:
+        count = len(problems)
+        raise ValueError(f"{count} held-out phrasings match no, several or another moment: {problems[:2]}")
+    return rephrased
 
 
 def _render_all(plans: list[VideoPlan], config: SynthConfig, folder: Path, workers: int) -> None:
@@ -173,6 +193,7 @@ def _annotation(
 
 
 def _write_annotations(annotations: list[Annotation], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
         rows = [json.dumps(ann, ensure_ascii=False) for ann in annotations if ann["split"] == split]
         (folder / f"{split}.jsonl").write_text("".join(row + "\n" for row in rows), encoding="utf-8")
@@ -187,6 +208,7 @@ def _write_manifest(
         "config": dataclasses.asdict(config),
         "render_fps": config.fps,
         "held_out_pairs": [list(pair) for pair in HELD_OUT_PAIRS],
+        "heldout_phrasing": f"annotations/{HELDOUT_PHRASING_DIR}",
         "vocabulary": {
             "shapes": list(SHAPES),
             "colours": list(COLOURS),
@@ -269,6 +291,8 @@ def format_summary(summary: CorpusSummary) -> str:
             f"events: {summary.events}   subtitle lines: {summary.lines}",
             "queries by type: " + ", ".join(f"{k} {v}" for k, v in summary.queries.items()),
             f"dropped ambiguous queries: {summary.dropped_queries}",
+            f"the same queries in held-out phrasings (evaluation only): {summary.out}/annotations/"
+            f"{HELDOUT_PHRASING_DIR}/",
             "shapes: " + _counts(summary.shapes),
             "colours: " + _counts(summary.colours),
             "actions: " + _counts(summary.actions),

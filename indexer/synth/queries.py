@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from indexer.synth import reserved
 from indexer.synth.plan import EventPlan, LinePlan, VideoPlan
 from indexer.synth.vocab import ACTIONS, BACKGROUNDS, COLOURS, NAMES, PLACES, SHAPES, SIZE_WORDS, TOPICS
 
@@ -35,6 +36,7 @@ PLACEHOLDER_KEYS: dict[str, tuple[str, ...]] = {
     "colour": ("colour",),
     "shape": ("shape",),
     "action": ("action",),
+    "acting": ("action",),
     "background": ("background",),
     "about": ("topic",),
     "about_place": ("topic", "place"),
@@ -146,7 +148,7 @@ class MomentIndex:
 
 
 def _word_patterns() -> list[tuple[str, str, re.Pattern[str]]]:
-    """(attribute, value, pattern) for every query word of the vocabulary."""
+    """(attribute, value, pattern) for every query word of the vocabulary and of the reserved words."""
     pairs: list[tuple[str, str, str]] = [("shape", s, s) for s in SHAPES]
     pairs += [("colour", c, c) for c in COLOURS]
     pairs += [("size", size, word) for size, words in SIZE_WORDS.items() for word in words]
@@ -154,7 +156,21 @@ def _word_patterns() -> list[tuple[str, str, re.Pattern[str]]]:
     pairs += [("background", bg, phrase) for bg, phrases in BACKGROUNDS.items() for phrase in phrases]
     pairs += [("topic", topic.key, topic.keyword) for topic in TOPICS]
     pairs += [("name", name, name) for name in NAMES] + [("place", place, place) for place in PLACES]
+    pairs += _reserved_pairs()
     return [(key, value, re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])")) for key, value, word in pairs]
+
+
+def _reserved_pairs() -> list[tuple[str, str, str]]:
+    """(attribute, value, word) for the reserved words of held-out phrasings (`reserved`)."""
+    tables: list[tuple[str, Mapping[str, Iterable[str]]]] = [
+        ("colour", reserved.COLOUR_WORDS),
+        ("shape", reserved.SHAPE_WORDS),
+        ("size", reserved.SIZE_WORDS),
+        ("background", reserved.BACKGROUND_WORDS),
+    ]
+    pairs = [(key, value, word) for key, table in tables for value, words in table.items() for word in words]
+    pairs += [("action", a, f) for a, forms in reserved.ACTION_WORDS.items() for pair in forms for f in pair]
+    return pairs + [("topic", topic, keyword) for topic, (keyword, _, _) in reserved.TOPIC_WORDS.items()]
 
 
 _PATTERNS = _word_patterns()

@@ -16,8 +16,9 @@ from indexer.snapshot.layout import read_current, version_seq
 from service.cache import Cache
 from service.errors import ApiError
 from service.metrics import Metrics
+from service.ratelimit import RateLimiter, retry_after
 from service.search import SearchPipeline
-from service.settings import Settings
+from service.settings import Caller, Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Services:
     cache: Cache
     snapshots: SnapshotHolder
     pipeline: SearchPipeline
+    limiter: RateLimiter | None = None  # None: rate limits are off
 
 
 def get_services(request: Request) -> Services:
@@ -89,24 +91,57 @@ def get_snapshot(services: Annotated[Services, Depends(get_services)]) -> Snapsh
     return snapshot
 
 
-def require_api_key(
+def get_caller(
     settings: Annotated[Settings, Depends(get_settings)],
     x_api_key: Annotated[
         str | None, Header(description="The API key (or send Authorization: Bearer).")
     ] = None,
     authorization: Annotated[str | None, Header()] = None,
-) -> None:
-    """Write endpoints: the configured API key, as `X-API-Key: KEY` or `Authorization: Bearer KEY`."""
+) -> Caller:
+    """The presented key (`X-API-Key: KEY` or `Authorization: Bearer KEY`), checked once per request."""
     key = x_api_key
     if key is None and authorization is not None and authorization[:7].lower() == "bearer ":
         key = authorization[7:].strip()
-    if not settings.allowed(key):
+    return settings.caller(key)
+
+
+def _unauthorized() -> ApiError:
+    return ApiError(
+        401,
+        "unauthorized",
+        "this endpoint needs the API key: send it as X-API-Key or Authorization: Bearer",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def require_read(
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    caller: Annotated[Caller, Depends(get_caller)],
+) -> None:
+    """Every /v1 endpoint: a read key when read keys are configured, then the caller's rate limit."""
+    if not services.settings.can_read(caller):
+        raise _unauthorized()
+    if services.limiter is None:
+        return
+    bucket = caller.bucket or f"ip:{request.client.host if request.client else 'unknown'}"
+    wait = services.limiter.wait(bucket)
+    if wait > 0:
+        services.metrics.rejected.labels(reason="rate_limited").inc()
         raise ApiError(
-            401,
-            "unauthorized",
-            "this endpoint needs the API key: send it as X-API-Key or Authorization: Bearer",
-            headers={"WWW-Authenticate": "Bearer"},
+            429,
+            "rate_limited",
+            f"too many requests for this key; retry in {retry_after(wait)} s",
+            headers={"Retry-After": retry_after(wait)},
         )
+
+
+def require_api_key(
+    settings: Annotated[Settings, Depends(get_settings)], caller: Annotated[Caller, Depends(get_caller)]
+) -> None:
+    """Write endpoints: the configured write key (any caller when none is configured)."""
+    if settings.api_key is not None and caller.role != "write":
+        raise _unauthorized()
 
 
 def check_limits(settings: Settings, query: str, limit: int | None = None, top_k: int | None = None) -> None:
@@ -130,4 +165,5 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PipelineDep = Annotated[SearchPipeline, Depends(get_pipeline)]
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
+ReadAccess = Depends(require_read)
 WriteAccess = Depends(require_api_key)

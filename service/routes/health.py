@@ -1,4 +1,4 @@
-"""`GET /healthz` (process up), `GET /readyz` (snapshot loaded; Redis ok or degraded), `GET /metrics`."""
+"""`GET /healthz` (process up), `GET /readyz` (loaded; Redis ok or degraded), `GET /metrics`."""
 
 from __future__ import annotations
 
@@ -22,18 +22,20 @@ def healthz() -> Health:
 
 @router.get(
     "/readyz",
-    summary="Ready to search: a snapshot is loaded (Redis down means degraded, still ready)",
-    responses={503: {"model": Readiness, "description": "Not ready: starting, or no snapshot yet"}},
+    summary="Ready: model loaded (snapshot null until the first index job); Redis down means degraded",
+    responses={503: {"model": Readiness, "description": "Not ready: still starting"}},
 )
 async def readyz(request: Request, response: Response) -> Readiness:
     services: Services | None = getattr(request.app.state, "services", None)
     redis_ok = services is not None and await asyncio.to_thread(services.cache.ping)
     redis: Literal["ok", "down"] = "ok" if redis_ok else "down"
-    snapshot = services.snapshots.current if services is not None else None
-    if snapshot is None:
+    if services is None:
         response.status_code = 503
         return Readiness(status="not_ready", snapshot=None, redis=redis)
-    return Readiness(status="ready" if redis_ok else "degraded", snapshot=snapshot.version, redis=redis)
+    # An empty deployment is ready: it answers, and its first index job publishes the first snapshot.
+    snapshot = services.snapshots.current
+    version = snapshot.version if snapshot is not None else None
+    return Readiness(status="ready" if redis_ok else "degraded", snapshot=version, redis=redis)
 
 
 @router.get(

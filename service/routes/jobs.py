@@ -6,11 +6,11 @@ from fastapi import APIRouter
 
 from service import jobs
 from service.errors import ApiError
-from service.routes.deps import ServicesDep, WriteAccess
+from service.routes.deps import ReadAccess, ServicesDep, WriteAccess
 from service.routes.responses import ERRORS, WRITE_ERRORS
 from service.schemas import IndexJob, IndexJobRequest
 
-router = APIRouter(prefix="/v1/index/jobs", tags=["indexing"], responses=ERRORS)
+router = APIRouter(prefix="/v1/index/jobs", tags=["indexing"], responses=ERRORS, dependencies=[ReadAccess])
 
 
 @router.post(

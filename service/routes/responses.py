@@ -10,9 +10,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
         (400, "Bad request"),
+        (401, "API key missing or wrong (read keys are configured)"),
         (404, "Not found"),
         (413, "Request body too large"),
         (422, "Invalid request"),
+        (429, "Rate limit of this key (or client address) reached: see Retry-After"),
         (503, "Not ready (no snapshot yet) or busy"),
     )
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.routes.deps import PipelineDep, SettingsDep, SnapshotDep, check_limits
+from service.routes.deps import PipelineDep, ReadAccess, SettingsDep, SnapshotDep, check_limits
 from service.routes.responses import ERRORS
 from service.schemas import (
     LocalizeRequest,
@@ -14,7 +14,7 @@ from service.schemas import (
     VideoSearchResponse,
 )
 
-router = APIRouter(prefix="/v1", tags=["search"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["search"], responses=ERRORS, dependencies=[ReadAccess])
 
 
 @router.post("/search", summary="Moments matching a sentence, over all videos")

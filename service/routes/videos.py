@@ -15,11 +15,11 @@ from indexer.media import DataEndsError, MediaError, frame_at, letterbox
 from indexer.snapshot import Snapshot, VideoRow, delete
 from service.cache import cache_key
 from service.errors import ApiError
-from service.routes.deps import ServicesDep, SnapshotDep, WriteAccess
+from service.routes.deps import ReadAccess, ServicesDep, SnapshotDep, WriteAccess
 from service.routes.responses import ERRORS, WRITE_ERRORS
 from service.schemas import Deleted, Video, VideoPage
 
-router = APIRouter(prefix="/v1/videos", tags=["videos"], responses=ERRORS)
+router = APIRouter(prefix="/v1/videos", tags=["videos"], responses=ERRORS, dependencies=[ReadAccess])
 THUMB_WIDTH = 320
 JPEG = {"content": {"image/jpeg": {}}, "description": "A JPEG of the frame at (or just before) t."}
 MEDIA = {"content": {"video/mp4": {}}, "description": "The video file (206 for a byte range)."}

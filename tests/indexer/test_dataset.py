@@ -8,11 +8,13 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import indexer.dataset as dataset
-from indexer.dataset import build_dataset, clip_span, read_annotations, shorter_phrasings
+from indexer.annotations import read_annotations
+from indexer.dataset import FeatureSource, build_dataset, clip_span, shorter_phrasings
 from indexer.subtitles import read_subtitles
 from indexer.synth import SynthConfig, generate_corpus
 from models.model import KairosModel
@@ -59,7 +61,7 @@ def test_corpus_becomes_tensors_and_the_cache_is_reused(
     rows = read_annotations(annotations)
     data = build_dataset(corpus, annotations, model, cache_dir=tmp_path)
 
-    names = sorted({row["vid_name"] for row in rows})
+    names = sorted({row.video for row in rows})
     assert [v.name for v in data.videos] == names
     for video in data.videos:
         assert video.n_clips == math.ceil(video.duration / 1.5)
@@ -73,13 +75,13 @@ def test_corpus_becomes_tensors_and_the_cache_is_reused(
         assert bool(video.sub_mask.any()) == bool(cues)
 
     q = data.queries
-    assert len(q) == len(rows) and q.kind == [row["type"] for row in rows]
+    assert len(q) == len(rows) and q.kind == [row.kind for row in rows]
     assert q.text.tokens.shape[:2] == q.text.mask.shape and q.text.pooled.shape == (len(rows), 384)
     for i, row in enumerate(rows):
         video = data.videos[int(q.video[i])]
-        assert video.name == row["vid_name"]
-        assert tuple(q.span[i].tolist()) == clip_span(row["ts"][0], row["ts"][1], 1.5, video.n_clips)
-        assert q.seconds[i].tolist() == pytest.approx(row["ts"])
+        assert video.name == row.video
+        assert tuple(q.span[i].tolist()) == clip_span(*row.moment, 1.5, video.n_clips)
+        assert q.seconds[i].tolist() == pytest.approx(row.moment)
 
     lines = [
         (v, cue)
@@ -128,7 +130,7 @@ def test_query_variants_keep_their_source_moment(corpus: Path, model: KairosMode
         assert int(data.variants.video[i]) == int(data.queries.video[source])
         assert torch.equal(data.variants.span[i], data.queries.span[source])
         assert data.variants.kind[i] == data.queries.kind[source]
-    texts = [shorter_phrasings(row["desc"], 2) for row in rows]
+    texts = [shorter_phrasings(row.text, 2) for row in rows]
     assert len(data.variants) == sum(len(t) for t in texts)
     assert build_dataset(corpus, annotations, model, cache_dir=tmp_path).variants is None
 
@@ -139,7 +141,7 @@ def test_unreadable_video_is_skipped_with_its_queries(
     copy = tmp_path / "corpus"
     shutil.copytree(corpus, copy)
     rows = read_annotations(copy / "annotations" / "train.jsonl")
-    broken, mute = sorted({row["vid_name"] for row in rows})[:2]
+    broken, mute = sorted({row.video for row in rows})[:2]
     write_garbage_mp4(copy / "videos" / f"{broken}.mp4")
     (copy / "videos" / f"{mute}.srt").write_text("1\n00:00:01,000 --> garbage\nhello\n")
     missing = {
@@ -148,7 +150,7 @@ def test_unreadable_video_is_skipped_with_its_queries(
         "ts": [1, 2],
         "desc": "nothing",
         "type": "v",
-        "desc_id": 1,
+        "desc_id": -1,
     }
     with (copy / "annotations" / "train.jsonl").open("a") as handle:
         handle.write(json.dumps(missing) + "\n")
@@ -156,7 +158,7 @@ def test_unreadable_video_is_skipped_with_its_queries(
     with caplog.at_level(logging.WARNING, logger="indexer.dataset"):
         data = build_dataset(copy, copy / "annotations" / "train.jsonl", model, cache_dir=tmp_path / "cache")
     assert broken not in [v.name for v in data.videos]
-    assert len(data.queries) == sum(row["vid_name"] != broken for row in rows)
+    assert len(data.queries) == sum(row.video != broken for row in rows)
     assert f"skipping video {broken}" in caplog.text and "skipping video synth_99999" in caplog.text
     assert f"video {mute}: subtitles ignored" in caplog.text
     kept = next(v for v in data.videos if v.name == mute)
@@ -165,3 +167,31 @@ def test_unreadable_video_is_skipped_with_its_queries(
         copy, copy / "annotations" / "val.jsonl", model, tmp_path / "cache", pseudo_queries=False
     )
     assert len(val.pseudo) == 0 and val.pseudo.text.tokens.shape == (0, 0, 384)
+
+
+def test_a_features_folder_becomes_tensors(
+    model: KairosModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Arrays at 4 fps read at the model's 2 fps; subtitles where a file has them; QVHighlights queries."""
+    folder = tmp_path / "features"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(folder / "talk.npy", rng.normal(size=(40, 32)).astype(np.float32))  # 10 s
+    np.savez(folder / "walk.npz", features=rng.normal(size=(26, 32)))  # 6.5 s
+    (folder / "talk.srt").write_text("1\n00:00:01,000 --> 00:00:04,000\na person talks\n")
+    rows = [
+        {"qid": 1, "query": "a person talks", "vid": "talk", "duration": 10, "relevant_windows": [[1, 4]]},
+        {"qid": 2, "query": "someone walks", "vid": "walk", "duration": 30, "relevant_windows": [[3, 6]]},
+        {"qid": 3, "query": "nobody", "vid": "absent", "duration": 5, "relevant_windows": [[0, 1]]},
+    ]
+    annotations = tmp_path / "qvh.jsonl"
+    annotations.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with caplog.at_level(logging.WARNING, logger="indexer.dataset"):
+        data = build_dataset(FeatureSource(folder, 4.0), annotations, model, cache_dir=tmp_path / "cache")
+    talk, walk = data.videos
+    assert (talk.name, talk.duration, walk.name, walk.duration) == ("talk", 10.0, "walk", 6.5)
+    assert talk.frames.shape == (7, 3, 32) and talk.frames.dtype == torch.float32
+    assert walk.frames.shape == (5, 3, 32) and not bool(walk.sub_mask.any())
+    assert data.queries.span.tolist() == [[0, 2], [2, 3]] and len(data.pseudo) == 1
+    assert "skipping video absent: no feature file" in caplog.text
+    assert "1 videos last other than annotated, e.g. walk: 6.5 s, annotated 30.0 s" in caplog.text

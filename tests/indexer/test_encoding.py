@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
-from indexer.encoding import VideoEncoder
+from indexer.encoding import EncodedVideo, VideoEncoder, concept_lines, resolve_model
+from indexer.snapshot import Line
+from models.config import ModelError
 from models.registry import create_model
 
 
@@ -31,3 +36,37 @@ def test_trimmed_subtitle_tokens_give_the_vectors_of_full_padding() -> None:
         np.testing.assert_allclose(trimmed.clips, full.clips.numpy(), atol=1e-5)
         np.testing.assert_allclose(trimmed.segments, full.segments.numpy(), atol=1e-5)
         np.testing.assert_allclose(trimmed.video, full.video.numpy(), atol=1e-5)
+
+
+def test_concept_lines_merge_runs_of_clips_that_saw_the_same() -> None:
+    seen = ["cat", "cat", "", "coffee mug", "coffee mug", "cat"]
+    assert concept_lines(seen, 1.5, 8.5) == [
+        Line("concepts", 0.0, 3.0, "cat"),
+        Line("concepts", 4.5, 7.5, "coffee mug"),
+        Line("concepts", 7.5, 8.5, "cat"),
+    ]
+
+
+def test_an_encoded_video_keeps_its_lines_through_its_checkpoint(tmp_path: Path) -> None:
+    lines = [Line("concepts", 0.0, 1.5, "espresso, tea cup")]
+    video = EncodedVideo(
+        clips=np.eye(2, dtype=np.float32),
+        segments=np.eye(2, dtype=np.float32)[:1],
+        segment_ranges=np.array([[0, 2]]),
+        video=np.ones(2, dtype=np.float32),
+        duration=3.0,
+        lines=lines,
+    )
+    video.save(tmp_path / "v.npz")
+    assert EncodedVideo.load(tmp_path / "v.npz").lines == lines
+    bare = EncodedVideo(video.clips, video.segments, video.segment_ranges, video.video, 3.0)
+    bare.save(tmp_path / "bare.npz")
+    assert EncodedVideo.load(tmp_path / "bare.npz").lines == []
+
+
+def test_random_weights_are_refused_but_for_the_test_model() -> None:
+    with pytest.raises(ModelError, match="'kairos-clip-b32' has no trained weights .* clip:CLIP_DIR"):
+        resolve_model("kairos-clip-b32")
+    with pytest.raises(ModelError, match="'no-such-model' is neither"):
+        resolve_model("no-such-model")
+    assert resolve_model("kairos-tiny").config.name == "kairos-tiny"

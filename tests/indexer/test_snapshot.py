@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 from pathlib import Path
 
 import faiss
@@ -13,6 +14,7 @@ import pytest
 from indexer.snapshot import (
     AUTO_EXACT_MAX,
     DuplicateVideoError,
+    Line,
     ModelMismatchError,
     SnapshotError,
     SnapshotInfo,
@@ -339,3 +341,29 @@ def test_resolve_factory() -> None:
     assert [nprobe_for(lists) for lists in (1, 16, 64, 4096, 16384)] == [1, 16, 16, 128, 256]
     assert resolve_factory("HNSW32,Flat", 10) == ("HNSW32,Flat", "efSearch=64")
     assert resolve_factory("SQfp16", 10) == ("SQfp16", "")
+
+
+def test_stream_lines_are_kept_and_carried(tmp_path: Path) -> None:
+    records = make_videos(3)
+    records[1].lines = [
+        Line("concepts", 0.0, 3.0, "tabby cat, Egyptian Mau"),
+        Line("subtitles", 1.0, 2.0, "hi"),
+    ]
+    build(tmp_path, records)
+    with open_snapshot(tmp_path) as snap:
+        assert snap.lines_at(0) == [] and snap.lines_at(1) == records[1].lines
+        with SnapshotWriter.like(tmp_path, snap) as writer:
+            writer.carry(snap, [records[1].video_id])
+            writer.publish()
+    with open_snapshot(tmp_path) as snap:
+        assert snap.lines_at(snap.index_of(records[1].video_id)) == records[1].lines
+
+
+def test_a_snapshot_written_before_lines_existed_reads_none(tmp_path: Path) -> None:
+    info = build(tmp_path, make_videos(2))
+    database = info.path / "meta.sqlite"
+    database.chmod(0o644)
+    with sqlite3.connect(database) as conn:
+        conn.execute("DROP TABLE lines")
+    with open_snapshot(tmp_path) as snap:
+        assert snap.lines_at(0) == [] and snap.record(snap.video_ids[1]).lines == []

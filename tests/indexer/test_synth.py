@@ -196,8 +196,24 @@ def test_summary_table_names_every_split(corpus: tuple[Path, CorpusSummary]) -> 
     table = format_summary(summary)
     assert all(f"| {split} |" in table for split in SPLITS)
     assert "queries by type: v " in table
+    assert "/annotations/heldout_phrasing/" in table
 
 
 def test_config_rejects_impossible_durations() -> None:
     with pytest.raises(ValueError, match="min_duration"):
         SynthConfig(videos=2, seed=0, min_duration=5.0)
+
+
+def test_heldout_phrasing_files_hold_the_same_queries_in_other_words(
+    corpus: tuple[Path, CorpusSummary],
+) -> None:
+    out, _ = corpus
+    for split in SPLITS:
+        rows = [json.loads(row) for row in (out / "annotations" / f"{split}.jsonl").open()]
+        path = out / "annotations" / "heldout_phrasing" / f"{split}.jsonl"
+        heldout = [json.loads(row) for row in path.open()]
+        assert [(r["desc_id"], r["vid_name"], r["ts"]) for r in heldout] == [
+            (r["desc_id"], r["vid_name"], r["ts"]) for r in rows
+        ]
+        pairs = zip(heldout, rows, strict=True)
+        assert all(h["desc"] != r["desc"] and h["phrasing"] == "heldout" for h, r in pairs)

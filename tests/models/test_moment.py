@@ -18,6 +18,7 @@ from models.moment import (
     Span,
     decode_moments,
     decode_moments_batch,
+    similarity_moments,
     spans_to_seconds,
     tag_targets,
 )
@@ -289,3 +290,22 @@ def test_batched_decoder_refill_with_ties(monkeypatch: pytest.MonkeyPatch) -> No
         expected = per_video(unary, None, [120], 3, 1, None, iou)
         assert_same_spans(decode_moments_batch(unary, None, [120], 3, 1, None, iou), expected)
         assert len(pools) == 2 and pools[1] > pools[0]  # the pool was refilled
+
+
+def test_similarity_moments_find_the_run_around_the_best_clip() -> None:
+    sims = np.array([0.1, 0.12, 0.6, 0.62, 0.61, 0.1, 0.4, 0.1])
+    spans = similarity_moments(sims, top_n=3)
+    assert (spans[0].start_clip, spans[0].end_clip) == (2, 4)
+    assert 0.0 < spans[-1].score <= spans[0].score <= 1.0
+    assert all(0.0 < span.score <= 1.0 for span in spans)
+
+
+def test_similarity_moments_respect_length_bounds_and_nms() -> None:
+    sims = np.array([0.1, 0.6, 0.62, 0.58, 0.1])
+    assert all(span.end_clip - span.start_clip + 1 <= 2 for span in similarity_moments(sims, max_clips=2))
+    spans = similarity_moments(sims, top_n=10, nms_iou=0.5)
+    for a, b in zip(spans, spans[1:], strict=False):
+        inter = max(0, min(a.end_clip, b.end_clip) - max(a.start_clip, b.start_clip) + 1)
+        union = (a.end_clip - a.start_clip + 1) + (b.end_clip - b.start_clip + 1) - inter
+        assert inter / union <= 0.5
+    assert similarity_moments(np.zeros(0)) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -98,16 +98,21 @@ class Answer(Protocol):
     @property
     def text(self) -> str: ...
 
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
     def json(self) -> Any: ...
 
 
 def assert_error(response: Answer, status: int, code: str | None = None) -> dict[str, Any]:
-    """The response is the one error shape, with this status (and code), and leaks no path or trace."""
+    """The response is the one error shape, with this status (and code), carries the request id of its
+    `X-Request-ID` header, and leaks no path or trace."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error"}, body
     error = body["error"]
-    assert set(error) <= {"code", "message", "field"} and error["message"], body
+    assert set(error) <= {"code", "message", "field", "request_id"} and error["message"], body
+    assert error["request_id"] == response.headers["x-request-id"], body
     if code is not None:
         assert error["code"] == code, body
     assert "Traceback" not in response.text and "/tmp/" not in response.text and "/work/" not in response.text

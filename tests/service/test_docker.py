@@ -25,7 +25,7 @@ def test_compose_services_ports_env_and_volumes() -> None:
     data = compose()
     services = data["services"]
     assert set(services) == {"api", "worker", "redis"}
-    assert "8000:8000" in services["api"]["ports"]
+    assert services["api"]["ports"] == ["${KAIROS_PORT:-8000}:8000"]
     assert services["api"]["command"][:2] == ["kairos", "serve"]
     assert services["worker"]["command"] == ["kairos", "worker"]
     for name, service in services.items():
@@ -34,6 +34,7 @@ def test_compose_services_ports_env_and_volumes() -> None:
         env = services[name]["environment"]
         assert set(env) <= ENV_NAMES, set(env) - ENV_NAMES
         assert env["KAIROS_REDIS_URL"].startswith("redis://redis:")
+        assert env["KAIROS_API_KEY"].startswith("${KAIROS_API_KEY:?"), "compose must refuse to run keyless"
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
         build = services[name]["build"]
         assert (DOCKER / build["context"] / build["dockerfile"]).is_file()
@@ -61,3 +62,13 @@ def test_dockerfiles_are_multi_stage_non_root_with_healthchecks() -> None:
         env = set(re.findall(r"\b(KAIROS_\w+)=", text))
         assert env <= ENV_NAMES, env - ENV_NAMES
     assert "faiss-gpu-cu12" in (DOCKER / "Dockerfile.gpu").read_text()
+
+
+def test_the_cpu_image_takes_torch_from_the_cpu_index_and_a_small_context() -> None:
+    text = (DOCKER / "Dockerfile").read_text()
+    assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in text
+    assert '--index-url "$TORCH_INDEX_URL" "torch==2.13.0"' in text
+    ignored = set((REPO / ".dockerignore").read_text().split())
+    assert {".venv", ".git", "benchmarks/.work", "data", "**/__pycache__", ".mypy_cache"} <= ignored
+    copied = {p for line in re.findall(r"^COPY (?!--from)(.+) \S+$", text, flags=re.M) for p in line.split()}
+    assert not copied & ignored, copied & ignored

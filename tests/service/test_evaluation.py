@@ -125,7 +125,7 @@ def test_a_snapshot_of_another_model_is_an_error(tmp_path: Path) -> None:
         ('{"desc_id": 2, "desc": "b", "vid_name": "v"', "not valid JSON"),
         ('{"desc_id": 2, "desc": "b", "ts": [0, 1]}', "missing field"),
         ('{"desc_id": 2, "desc": "b", "vid_name": "v", "ts": [5, 1]}', "ts must be"),
-        ('{"desc_id": 1, "desc": "b", "vid_name": "v", "ts": [0, 1]}', "desc_id 1 repeats line 1"),
+        ('{"desc_id": 1, "desc": "b", "vid_name": "v", "ts": [0, 1]}', "query id 1 repeats line 1"),
         ('{"desc_id": 2, "desc": "b", "vid_name": "v", "ts": [0, 1], "type": "x"}', "type must be"),
     ],
 )

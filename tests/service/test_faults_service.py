@@ -13,13 +13,18 @@ from fastapi.testclient import TestClient
 from indexer.snapshot import delete, open_snapshot
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import Corpus
+from tests.conftest import Corpus, missing
 from tests.service.conftest import assert_error
 
 # benchmarks/ is a folder of scripts (mypy checks it as top-level modules), so it is imported at run time.
 faults = importlib.import_module("benchmarks.faults")
 
-needs_redis_server = pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
+
+@pytest.fixture
+def redis_server() -> None:
+    """The tests that stop and start Redis need the `redis-server` binary."""
+    if shutil.which("redis-server") is None:
+        missing("redis-server is not installed: cannot stop and restart a Redis")
 
 
 @pytest.mark.parametrize(
@@ -45,7 +50,7 @@ def test_integral_numbers_still_accepted(client: TestClient) -> None:
     assert answer.status_code == 200, answer.text
 
 
-@needs_redis_server
+@pytest.mark.usefixtures("redis_server")
 def test_redis_stopped_under_load(private_root: Path, tmp_path: Path) -> None:
     outcome = faults.redis_outage(private_root, tmp_path, clients=8, phase_s=2.0)
     assert outcome["failed"] == 0 and outcome["down"]["cached"] == 0 and outcome["after"]["cached"] > 0
@@ -72,13 +77,14 @@ def test_read_only_root_keeps_the_old_snapshot(
         assert client.post("/v1/search", json={"query": "a red circle"}).status_code == 200
 
 
-@pytest.mark.skipif(not faults.can_mount(), reason="needs root and `mount -t tmpfs` for a small disk")
 def test_disk_full_during_publish(private_root: Path, tmp_path: Path) -> None:
+    if not faults.can_mount():
+        missing("needs root and `mount -t tmpfs` for a small disk")
     outcome = faults.full_publish(private_root, tmp_path)
     assert "no space left on device" in outcome["publish_error"]
 
 
-@needs_redis_server
+@pytest.mark.usefixtures("redis_server")
 def test_worker_killed_during_a_job(private_root: Path, corpus: Corpus, tmp_path: Path) -> None:
     """The work-horse killed mid-job: the job is retried and finishes; killed on every try: failed."""
     videos = sorted(corpus.videos.glob("*.mp4"))
@@ -88,7 +94,7 @@ def test_worker_killed_during_a_job(private_root: Path, corpus: Corpus, tmp_path
     assert outcome["horse_killed_every_try"]["final"] == "failed"
 
 
-@needs_redis_server
+@pytest.mark.usefixtures("redis_server")
 def test_a_throwaway_redis_started_then_entered_is_stopped_once(tmp_path: Path) -> None:
     # `with RedisServer(...).start()` used to start a second server; the first outlived the scenario (leak)
     with faults.RedisServer(tmp_path).start() as redis:

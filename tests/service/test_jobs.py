@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -80,7 +81,9 @@ def test_jobs_run_in_a_worker(
     queue = f"kairos-test-{os.getpid()}-{time.monotonic_ns()}"
     settings = make_settings(snapshot_root=private_root, allowed_roots=[root], queue_name=queue)
     with TestClient(create_app(settings)) as client:
-        submitted = client.post("/v1/index/jobs", json={"paths": ["a.mp4"]}, headers=AUTH)
+        submitted = client.post(
+            "/v1/index/jobs", json={"paths": ["a.mp4"]}, headers=AUTH | {"X-Request-ID": "j-1"}
+        )
         assert submitted.status_code == 202, submitted.text
         job = submitted.json()
         assert job["state"] == "queued" and job["message"]
@@ -89,13 +92,21 @@ def test_jobs_run_in_a_worker(
         (root / "b.mp4").unlink()  # gone before the worker runs: the job fails, reported, never stuck
         (root / "empty").mkdir()
         assert_error(client.post("/v1/index/jobs", json={"paths": ["empty"]}, headers=AUTH), 422, "no_videos")
-        env = os.environ | {"KAIROS_REDIS_URL": redis_url, "KAIROS_QUEUE_NAME": queue}
+        env = os.environ | {
+            "KAIROS_REDIS_URL": redis_url,
+            "KAIROS_QUEUE_NAME": queue,
+            "KAIROS_LOG_JSON": "true",
+        }
         code = "from service.jobs import run_worker; from service.settings import Settings; "
         code += "run_worker(Settings(), burst=True)"
-        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300, capture_output=True)
+        worker = subprocess.run(
+            [sys.executable, "-c", code], env=env, check=True, timeout=300, capture_output=True, text=True
+        )
         first = client.get(f"/v1/index/jobs/{job['id']}").json()
         second = client.get(f"/v1/index/jobs/{broken['id']}").json()
     assert first["state"] == "finished" and first["progress"] == 1.0 and first["report"]["version"], first
+    lines = [json.loads(line) for line in worker.stderr.splitlines() if line.startswith("{")]
+    assert any(line["request_id"] == "j-1" and job["id"] in line["message"] for line in lines), worker.stderr
     assert second["state"] in ("finished", "failed"), second
     if second["state"] == "finished":
         assert second["report"]["counts"]["failed"] == 1

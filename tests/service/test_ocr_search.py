@@ -27,7 +27,18 @@ def test_a_moment_is_found_by_the_words_on_screen(tmp_path: Path, redis_url: str
     root = tmp_path / "index"
 
     result = CliRunner().invoke(
-        app, ["index", str(videos), "--out", str(root), "--streams", "subtitles,ocr", "--json"]
+        app,
+        [
+            "index",
+            str(videos),
+            "--model",
+            "kairos-small",
+            "--out",
+            str(root),
+            "--streams",
+            "subtitles,ocr",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -5,8 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
+from tests.conftest import missing
 from tests.service.conftest import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -23,7 +22,7 @@ ARGS = [
 
 def test_search_page_plays_the_moment(live_server: LiveServer, tmp_path: Path) -> None:
     if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.skip("no Chromium at /usr/bin/chromium: install Debian's `chromium` to run the browser test")
+        missing("no Chromium at /usr/bin/chromium: install Debian's `chromium` to run the browser test")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

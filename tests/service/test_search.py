@@ -53,6 +53,15 @@ def test_video_ids_filter_and_moment_bounds(http: httpx.Client) -> None:
     assert capped and all(m["end"] - m["start"] <= 3.0 + 1e-6 for m in capped)
 
 
+def test_min_score_leaves_out_weaker_moments(http: httpx.Client) -> None:
+    body = {"query": unique("a green triangle bounces"), "limit": 20}
+    moments = http.post("/v1/search", json=body).json()["moments"]
+    floor = sorted(m["score"] for m in moments)[len(moments) // 2]
+    kept = http.post("/v1/search", json=body | {"min_score": floor}).json()["moments"]
+    assert kept == [m for m in moments if m["score"] >= floor] and 0 < len(kept) < len(moments)
+    assert http.post("/v1/search", json=body | {"min_score": 1.5}).status_code == 422
+
+
 def test_stage1_and_localize(client: TestClient) -> None:
     videos = client.post("/v1/search/videos", json={"query": unique("a red circle spins"), "limit": 2}).json()
     assert len(videos["videos"]) == 2 and videos["videos"][0]["score"] >= videos["videos"][1]["score"]

@@ -15,10 +15,22 @@ def test_environment_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAIROS_STAGE1", "video")
     settings = Settings()
     assert [str(p) for p in settings.allowed_roots] == ["/srv/a", "/srv/b"]
-    assert settings.api_key is None and settings.allowed(None)
+    assert (
+        settings.api_key is None and settings.read_api_keys == [] and settings.can_read(settings.caller(None))
+    )
     assert settings.stage1 == "video" and settings.model == DEFAULT_MODEL
     keyed = Settings(api_key=SecretStr("k"))
-    assert keyed.allowed("k") and not keyed.allowed("K") and not keyed.allowed(None)
+    assert (
+        keyed.caller("k").role == "write"
+        and keyed.caller("K").role is None
+        and keyed.caller(None).role is None
+    )
+    monkeypatch.setenv("KAIROS_READ_API_KEYS", "r1, r2")
+    readers = Settings()
+    assert [k.get_secret_value() for k in readers.read_api_keys] == ["r1", "r2"] and "r1" not in repr(readers)
+    one, two = readers.caller("r1"), readers.caller("r2")
+    assert one.role == two.role == "read" and one.bucket != two.bucket and "r1" not in str(one.bucket)
+    assert not readers.can_read(readers.caller("r3")) and readers.can_read(two)
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,15 @@ def test_four_or_more_spans_need_two_overlaps() -> None:
     assert evaluate_submission(_submission(VCMR=preds), gt)["VCMR"]["0.5-r1"] == 50.0
 
 
+def test_any_one_of_several_windows_counts() -> None:
+    """QVHighlights windows (`windows`): one hit is enough, even with four of them (no DiDeMo rule)."""
+    windows = [[0, 10], [20, 30], [40, 50], [60, 70]]
+    gt = [_gt(1, "a", [0, 10]) | {"windows": windows}, _gt(2, "a", [0, 10]) | {"windows": windows[:2]}]
+    sub = _submission(VCMR={1: [[0, 60, 70, 1.0]], 2: [[0, 21, 29, 1.0]]})
+    vcmr = evaluate_submission(sub, gt)["VCMR"]
+    assert vcmr["0.5-r1"] == 100.0 and vcmr["0.7-r1"] == 100.0
+
+
 def test_mismatched_desc_ids_are_an_error() -> None:
     with pytest.raises(ValueError, match="1 ground-truth queries have no predictions"):
         evaluate_submission(_submission(VR={1: []}), [_gt(1, "a", [0, 1]), _gt(2, "a", [0, 1])])

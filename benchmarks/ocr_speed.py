@@ -1,7 +1,7 @@
 """What reading on-screen text costs: `kairos index` with `--streams subtitles` and `--streams subtitles,ocr`
 side by side, and the OCR re-read trigger measured.
 
-Three kinds of picture, each indexed twice into fresh roots with the bundled model and one decode process
+Three kinds of picture, each indexed twice into fresh roots with the default model and one decode process
 (after a warm-up run): slides (1280x720, 25 fps: a slide every 10 s, shown 8 s, one line of text and a
 second from halfway, 36 px high, with a small square moving across, as a pointer would), the synthetic
 corpus (`kairos synth`, 320x240: moving shapes, camera noise) and scrolling noise (320x240, 25 fps: every

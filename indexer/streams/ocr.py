@@ -27,7 +27,8 @@ THUMB_WIDTH = 64
 
 
 class ScreenReader:
-    """RapidOCR with the detection and recognition weights its package ships, on one thread.
+    """RapidOCR with the detection and recognition weights its package ships, on one thread (ONNX Runtime
+    and OpenCV both).
 
     Detection runs at the frame's own size up to ``max_side`` (RapidOCR's default scales the short side up
     to 736 px: 0.48 s a 640x360 frame here, against 0.17 s, reading the same lines); no angle classifier
@@ -35,8 +36,10 @@ class ScreenReader:
     """
 
     def __init__(self, max_side: int = 1280) -> None:
+        import cv2
         from rapidocr_onnxruntime import RapidOCR
 
+        cv2.setNumThreads(1)  # its image operations too: parallelism comes from worker processes
         self._engine: Any = RapidOCR(
             intra_op_num_threads=1,
             inter_op_num_threads=1,

@@ -17,12 +17,13 @@ class OcrSettings:
     """On-screen text: sampling rate, largest frame width read, re-read trigger, confidence floor.
 
     ``max_width``: on 1280x720 slides with 36 px text, reading at 1280 wide got every line exactly, at 960
-    all but two (a space between two words lost), at 640 all but five, for 1.4x and 2.6x less OCR time.
+    all but two (a space between two words lost), at 640 all but five, for 1.4x and 2.4x less OCR time.
 
     ``trigger`` is the mean absolute difference (0-255 grey levels) between a 64-pixel-wide grey thumbnail
     of a sample and that of the last sample read; below it the picture counts as unchanged and is not read
-    again. Measured (``benchmarks/ocr_speed.py``): a line of 36 px text added to a 1280x720 slide moves it by
-    0.85-1.8, the same slide with a pointer moving by 0.2-0.3 (0.7-0.8 at 640x360); 0.5 found every line.
+    again. Measured (``benchmarks/ocr_speed.py``): a line of 36 px text coming or going on a 1280x720 slide
+    moves it by 0.77-1.72, the same slide with a pointer moving by 0.16-0.26 (0.7-0.8 at 640x360); 0.5 found
+    every line, reading 36 of 120 samples.
     """
 
     fps: float = 1.0

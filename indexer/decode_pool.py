@@ -85,7 +85,8 @@ def _decode_messages(
     settings: DecodeSettings, task_id: int, path: Path, subtitles: Subtitles
 ) -> Iterator[tuple[str, int, Any, float]]:
     """Maybe ("warning", id, reason, 0), with OCR ("ocr", id, (samples, reads, lines), s)..., then
-    ("clips", id, clips, s)... then ("done", id, duration, s) or ("error", id, reason, s).
+    ("lines", id, cues, 0) (every stream's timed lines, if any), ("clips", id, clips, s)... then ("done", id,
+    duration, s) or ("error", id, reason, s).
 
     Subtitles (a sidecar file or an embedded track) that cannot be read do not fail the video: it is decoded
     without them and the reason comes back as a warning (the user keeps the video; the report says what to
@@ -106,6 +107,8 @@ def _decode_messages(
             yield from _ocr_messages(settings.ocr, task_id, path, cues)
             started = time.perf_counter()
         cues.sort(key=lambda cue: cue.start)
+        if cues:
+            yield "lines", task_id, cues, 0.0
         for clip in iter_clips(path, settings.fps, settings.clip_seconds, settings.size, cues):
             chunk.append(clip)
             end = clip.end
@@ -163,12 +166,13 @@ class DecodeEvent:
     """What a decode worker reported about one task."""
 
     task_id: int
-    kind: Literal["clips", "done", "failed", "warning", "ocr"]
+    kind: Literal["clips", "done", "failed", "warning", "ocr", "lines"]
     seconds: float = 0.0
     clips: list[Clip] = field(default_factory=list)
     duration: float = 0.0
     reason: str = ""
     ocr: tuple[int, int, int] = (0, 0, 0)  # OCR samples taken, samples read, lines found
+    lines: list[Cue] = field(default_factory=list)
 
 
 @dataclass
@@ -250,6 +254,9 @@ class DecodePool:
                     continue
                 if kind == "ocr":
                     events.append(DecodeEvent(task_id, "ocr", seconds, ocr=payload))
+                    continue
+                if kind == "lines":
+                    events.append(DecodeEvent(task_id, "lines", lines=payload))
                     continue
                 worker.tasks.popleft()
                 if kind == "done":

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 import models
+from indexer.cues import CONCEPTS, Cue
 from indexer.media import Clip, iter_clips, probe_video
-from indexer.snapshot.meta import Line
 from indexer.subtitles import read_subtitles
 from models.checkpoint import load_checkpoint, state_bytes
 from models.config import ModelError
@@ -39,7 +39,7 @@ class EncodedVideo:
     segment_ranges: np.ndarray  # [S, 2] int64 (start clip, end clip exclusive)
     video: np.ndarray  # [D]
     duration: float
-    lines: list[Line] = field(default_factory=list)
+    lines: list[Cue] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         """Write as `.npz` atomically: a unique temp file beside `path`, fsync, rename, fsync the folder."""
@@ -80,7 +80,7 @@ class EncodedVideo:
                 video=data["video"],
                 duration=float(data["duration"]),
                 lines=[
-                    Line(str(stream), float(start), float(end), str(text))
+                    Cue(float(start), float(end), str(text), str(stream))
                     for stream, (start, end), text in zip(
                         data["line_stream"], data["line_times"], data["line_text"], strict=True
                     )
@@ -223,8 +223,8 @@ class VideoEncoder:
         """Decode and encode one video file in this process, CHUNK_CLIPS clips at a time."""
         c = self.config
         duration = probe_video(path).duration
-        cues = read_subtitles(subtitles) if subtitles is not None else None
-        pending = PendingVideo(self)
+        cues = read_subtitles(subtitles) if subtitles is not None else []
+        pending = PendingVideo(self, cues)
         chunk: list[Clip] = []
         size = (c.frame_width, c.frame_height)
         for clip in iter_clips(path, fps=c.fps, clip_seconds=c.clip_seconds, size=size, cues=cues):
@@ -236,27 +236,29 @@ class VideoEncoder:
         return pending.finish(duration)
 
 
-def concept_lines(seen: Sequence[str], clip_seconds: float, duration: float) -> list[Line]:
+def concept_lines(seen: Sequence[str], clip_seconds: float, duration: float) -> list[Cue]:
     """Per-clip class names -> "concepts" lines: runs of clips that saw the same names, timed by the clips."""
-    lines: list[Line] = []
+    lines: list[Cue] = []
     start = 0
     for i in range(1, len(seen) + 1):
         if i == len(seen) or seen[i] != seen[start]:
             if seen[start]:
                 end = min(i * clip_seconds, duration)
-                lines.append(Line("concepts", round(start * clip_seconds, 3), round(end, 3), seen[start]))
+                lines.append(Cue(round(start * clip_seconds, 3), round(end, 3), seen[start], CONCEPTS))
             start = i
     return lines
 
 
 class PendingVideo:
-    """One video being encoded as its clips arrive: frame features per chunk, the rest at `finish`."""
+    """One video being encoded as its clips arrive: frame features per chunk, the rest at `finish`.
+    `lines` are its streams' timed lines (subtitles, on-screen text), stored in the snapshot with it."""
 
-    def __init__(self, encoder: VideoEncoder) -> None:
+    def __init__(self, encoder: VideoEncoder, lines: Sequence[Cue] = ()) -> None:
         self.encoder = encoder
         self.feats: list[np.ndarray] = []
         self.masks: list[np.ndarray] = []
         self.texts: list[str] = []
+        self.lines = list(lines)
 
     @property
     def n_clips(self) -> int:
@@ -273,6 +275,8 @@ class PendingVideo:
     def finish(self, duration: float) -> EncodedVideo:
         if not self.feats:
             raise ValueError("no clips were decoded")
-        return self.encoder.encode(
+        encoded = self.encoder.encode(
             np.concatenate(self.feats), np.concatenate(self.masks), self.texts, duration
         )
+        encoded.lines = sorted([*self.lines, *encoded.lines], key=lambda cue: (cue.start, cue.stream))
+        return encoded

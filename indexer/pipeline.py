@@ -295,6 +295,9 @@ class _Batch:
                         for key, count in zip(("samples", "reads", "lines"), event.ocr, strict=True):
                             self.ocr[key] += count
                         continue
+                    if event.kind == "lines":
+                        video.lines = event.lines
+                        continue
                     if event.kind == "clips":
                         self._progress(len(event.clips))
                         if not self._encode_step(task, video.add, event.clips):

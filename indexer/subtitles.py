@@ -13,13 +13,13 @@ import html
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import srt
 import webvtt
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 
+from indexer.cues import Cue
 from indexer.decoders import MediaError, MediaNotFoundError
 from indexer.streams.languages import language_key
 
@@ -30,15 +30,6 @@ _MARKUP = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 
 class SubtitleError(MediaError):
     """A subtitle file cannot be decoded or parsed."""
-
-
-@dataclass(frozen=True)
-class Cue:
-    """One subtitle cue: seconds from the start of the video, and plain text."""
-
-    start: float
-    end: float
-    text: str
 
 
 def find_sidecar(video_path: str | Path, languages: Sequence[str] = ()) -> Path | None:

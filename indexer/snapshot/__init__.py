@@ -15,7 +15,7 @@ from indexer.snapshot.errors import (
 from indexer.snapshot.faiss_index import AUTO_EXACT_MAX, build_index, gpu_count, resolve_factory
 from indexer.snapshot.layout import check_writable
 from indexer.snapshot.manifest import ArraySpec, Counts, IndexSpec, Manifest
-from indexer.snapshot.meta import Line, VideoRow
+from indexer.snapshot.meta import VideoRow
 from indexer.snapshot.reader import Snapshot, open_snapshot
 from indexer.snapshot.store import current_version, delete, gc, list_snapshots
 from indexer.snapshot.writer import SnapshotInfo, SnapshotWriter, VideoRecord
@@ -26,7 +26,6 @@ __all__ = [
     "Counts",
     "DuplicateVideoError",
     "IndexSpec",
-    "Line",
     "Manifest",
     "ModelMismatchError",
     "Snapshot",

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from indexer.cues import Cue
+
 SCHEMA = """
 CREATE TABLE videos (
     video_id TEXT NOT NULL UNIQUE,
@@ -37,16 +39,6 @@ COLUMNS = (
     "video_id, idx, path, duration, content_hash, metadata, clip_offset, n_clips, clip_seconds, "
     "segment_offset, n_segments"
 )
-
-
-@dataclass(frozen=True)
-class Line:
-    """One timed line of a stream of a video (e.g. stream "concepts": what the ImageNet network saw)."""
-
-    stream: str
-    start: float
-    end: float
-    text: str
 
 
 @dataclass(frozen=True)
@@ -97,10 +89,10 @@ def insert(conn: sqlite3.Connection, row: VideoRow) -> None:
     conn.execute(f"INSERT INTO videos ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row.to_sql())
 
 
-def insert_lines(conn: sqlite3.Connection, idx: int, lines: list[Line]) -> None:
+def insert_lines(conn: sqlite3.Connection, idx: int, lines: list[Cue]) -> None:
     conn.executemany(
         "INSERT INTO lines (idx, stream, start_s, end_s, text) VALUES (?, ?, ?, ?, ?)",
-        [(idx, line.stream, line.start, line.end, line.text) for line in lines],
+        [(idx, cue.stream, cue.start, cue.end, cue.text) for cue in lines],
     )
 
 
@@ -112,12 +104,12 @@ def has_lines(conn: sqlite3.Connection) -> bool:
     )
 
 
-def read_lines(conn: sqlite3.Connection, idx: int) -> list[Line]:
+def read_lines(conn: sqlite3.Connection, idx: int) -> list[Cue]:
     """The lines of the video `idx`, by start time."""
     rows = conn.execute(
-        "SELECT stream, start_s, end_s, text FROM lines WHERE idx = ? ORDER BY start_s, stream", (idx,)
+        "SELECT start_s, end_s, text, stream FROM lines WHERE idx = ? ORDER BY start_s, stream", (idx,)
     )
-    return [Line(*row) for row in rows]
+    return [Cue(*row) for row in rows]
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:

@@ -11,6 +11,7 @@ from types import TracebackType
 import faiss
 import numpy as np
 
+from indexer.cues import Cue
 from indexer.snapshot import faiss_index, layout, meta
 from indexer.snapshot.errors import (
     ModelMismatchError,
@@ -160,7 +161,7 @@ class Snapshot:
     def clip_vectors(self, video_id: str) -> np.ndarray:
         return self.clip_vectors_at(self.index_of(video_id))
 
-    def lines_at(self, idx: int) -> list[meta.Line]:
+    def lines_at(self, idx: int) -> list[Cue]:
         """The timed lines of every stream of the video with index `idx` ([] for snapshots without lines)."""
         if not self._has_lines:
             return []

@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from indexer.cues import Cue
 from indexer.snapshot import faiss_index, layout, meta
 from indexer.snapshot.errors import DuplicateVideoError, SnapshotError
 from indexer.snapshot.manifest import (
@@ -51,7 +52,7 @@ class VideoRecord:
     segments: np.ndarray  # [S, D]
     segment_ranges: np.ndarray  # [S, 2] (start clip, end clip exclusive)
     video_vector: np.ndarray  # [D]
-    lines: list[meta.Line] = field(default_factory=list)  # its streams' timed lines
+    lines: list[Cue] = field(default_factory=list)  # its streams' timed lines
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from indexer.cues import OCR, Cue
 from indexer.media import iter_frames, probe_video
 from indexer.streams.settings import OcrSettings
-from indexer.subtitles import Cue, clean_text
+from indexer.subtitles import clean_text
 
 THUMB_WIDTH = 64
 
@@ -101,7 +102,7 @@ class _Lines:
 
     def _close(self, key: str) -> None:
         text, start, last = self.open.pop(key)
-        self.closed.append(Cue(start, min(last + self.step, max(self.duration, start)), text))
+        self.closed.append(Cue(start, min(last + self.step, max(self.duration, start)), text, OCR))
 
 
 class ScreenScan:

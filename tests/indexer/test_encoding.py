@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from indexer.cues import Cue
 from indexer.encoding import EncodedVideo, VideoEncoder, concept_lines, resolve_model
-from indexer.snapshot import Line
 from models.config import ModelError
 from models.registry import create_model
 
@@ -41,14 +41,14 @@ def test_trimmed_subtitle_tokens_give_the_vectors_of_full_padding() -> None:
 def test_concept_lines_merge_runs_of_clips_that_saw_the_same() -> None:
     seen = ["cat", "cat", "", "coffee mug", "coffee mug", "cat"]
     assert concept_lines(seen, 1.5, 8.5) == [
-        Line("concepts", 0.0, 3.0, "cat"),
-        Line("concepts", 4.5, 7.5, "coffee mug"),
-        Line("concepts", 7.5, 8.5, "cat"),
+        Cue(0.0, 3.0, "cat", "concepts"),
+        Cue(4.5, 7.5, "coffee mug", "concepts"),
+        Cue(7.5, 8.5, "cat", "concepts"),
     ]
 
 
 def test_an_encoded_video_keeps_its_lines_through_its_checkpoint(tmp_path: Path) -> None:
-    lines = [Line("concepts", 0.0, 1.5, "espresso, tea cup")]
+    lines = [Cue(0.0, 1.5, "espresso, tea cup", "concepts")]
     video = EncodedVideo(
         clips=np.eye(2, dtype=np.float32),
         segments=np.eye(2, dtype=np.float32)[:1],

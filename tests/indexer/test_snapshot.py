@@ -11,10 +11,10 @@ import faiss
 import numpy as np
 import pytest
 
+from indexer.cues import Cue
 from indexer.snapshot import (
     AUTO_EXACT_MAX,
     DuplicateVideoError,
-    Line,
     ModelMismatchError,
     SnapshotError,
     SnapshotInfo,
@@ -346,8 +346,8 @@ def test_resolve_factory() -> None:
 def test_stream_lines_are_kept_and_carried(tmp_path: Path) -> None:
     records = make_videos(3)
     records[1].lines = [
-        Line("concepts", 0.0, 3.0, "tabby cat, Egyptian Mau"),
-        Line("subtitles", 1.0, 2.0, "hi"),
+        Cue(0.0, 3.0, "tabby cat, Egyptian Mau", "concepts"),
+        Cue(1.0, 2.0, "hi", "subtitles"),
     ]
     build(tmp_path, records)
     with open_snapshot(tmp_path) as snap:

@@ -50,3 +50,6 @@ def test_a_moment_is_found_by_the_words_on_screen(tmp_path: Path, redis_url: str
     assert answer.status_code == 200, answer.text
     best = answer.json()["moments"][0]
     assert best["video_id"] == "slides" and best["start"] < 9.0 and best["end"] > 6.0, answer.json()
+    assert best["matched"] == [
+        {"stream": "ocr", "text": "Quarterly turbine maintenance", "start": 6.0, "end": 9.0}
+    ], best

@@ -17,9 +17,9 @@ SLIDES = [
     (8.0, 11.0, ["Zebra crossing ahead"]),
 ]
 LINES = [
-    Cue(2.0, 6.0, "Quarterly turbine maintenance"),
-    Cue(4.0, 6.0, "Pelican budget approved"),
-    Cue(8.0, 11.0, "Zebra crossing ahead"),
+    Cue(2.0, 6.0, "Quarterly turbine maintenance", "ocr"),
+    Cue(4.0, 6.0, "Pelican budget approved", "ocr"),
+    Cue(8.0, 11.0, "Zebra crossing ahead", "ocr"),
 ]
 
 

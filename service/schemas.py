@@ -21,6 +21,12 @@ class MomentBounds(Strict):
     min_seconds: float | None = Field(default=None, ge=0, le=86_400, description="Shortest moment to return.")
     max_seconds: float | None = Field(default=None, gt=0, le=86_400, description="Longest moment to return.")
     min_score: float = Field(default=0.0, ge=0, le=1, description="Leave out moments whose score is lower.")
+    max_per_video: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_LIMIT,
+        description="At most this many moments of one video (group by video).",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> MomentBounds:
@@ -76,6 +82,7 @@ class Moment(BaseModel):
     )
     video_score: float = Field(description="Stage-1 similarity of the query to the video (cosine).")
     moment_score: float = Field(description="Moment head score of the span in (0, 1].")
+    video_duration: float = Field(description="Seconds: the whole video's length, for a timeline.")
     matched: list[MatchedLine] = Field(
         default_factory=list,
         description="Each stream's line at the moment's clip most similar to the query: why it matched.",

@@ -59,6 +59,7 @@ from service.settings import Settings
 NMS_IOU = 0.5
 STAGE2_FIRST_CHUNK = 16  # candidate videos in the first moment-head batch; later ones are 4x larger
 A = TypeVar("A", bound=Answer)
+Found = tuple[float, int, float, float, float]  # a moment of stage 2: (score, row, start, end, moment score)
 
 
 def normalise_query(query: str) -> str:
@@ -192,11 +193,11 @@ class SearchPipeline:
             if len(clips := snapshot.clip_vectors_at(int(idx))) >= min_clips:  # others have no span
                 vectors[row] = clips
         rows = list(vectors)
-        found: list[tuple[float, int, float, float, float]] = []  # (score, row, start, end, moment score)
+        found: list[Found] = []
         done, chunk = 0, STAGE2_FIRST_CHUNK
         while done < len(rows):
-            if len(found) >= limit:
-                kth = sorted((f[0] for f in found), reverse=True)[limit - 1]
+            if len(kept := per_video(found, bounds.max_per_video)) >= limit:
+                kth = kept[limit - 1][0]
                 if kth >= weights[rows[done]]:
                     break
             part = rows[done : done + chunk]
@@ -211,7 +212,7 @@ class SearchPipeline:
                     if end <= start or not in_bounds(end - start, bounds) or score < bounds.min_score:
                         continue
                     found.append((score, row, start, end, span.score))
-        found.sort(key=lambda f: -f[0])  # stable: ties keep video then span order
+        found = per_video(found, bounds.max_per_video)
         return [
             Moment(
                 video_id=snapshot.video_ids[int(candidates.idx[row])],
@@ -220,6 +221,7 @@ class SearchPipeline:
                 score=score,
                 video_score=float(candidates.scores[row]),
                 moment_score=float(moment_score),
+                video_duration=round(float(durations[int(candidates.idx[row])]), 3),
                 matched=matched_lines(snapshot, int(candidates.idx[row]), vectors[row], q, start, end),
             )
             for score, row, start, end, moment_score in found[:limit]
@@ -348,6 +350,20 @@ class SearchPipeline:
         self.metrics.stage_seconds.labels(stage="total").observe(elapsed)
         answer.took_ms = round(elapsed * 1000, 3)
         return answer
+
+
+def per_video(found: list[Found], cap: int | None) -> list[Found]:
+    """Moments by score, best first (stable: ties keep video then span order), at most `cap` per video."""
+    ranked = sorted(found, key=lambda f: -f[0])
+    if cap is None:
+        return ranked
+    taken: dict[int, int] = {}
+    kept = []
+    for moment in ranked:
+        if (n := taken.get(moment[1], 0)) < cap:
+            taken[moment[1]] = n + 1
+            kept.append(moment)
+    return kept
 
 
 def matched_lines(

@@ -1,5 +1,6 @@
 "use strict";
-// The Kairos page: POST /v1/search, show moments with thumbnails; a click plays the moment from its start.
+// The Kairos page: POST /v1/search, show moments with thumbnails, what matched and where in the video;
+// a click plays the moment from its start.
 const form = document.getElementById("search-form");
 const query = document.getElementById("query");
 const statusLine = document.getElementById("status");
@@ -34,6 +35,19 @@ player.addEventListener("timeupdate", () => {
   if (stop && player.currentTime >= stop) { player.pause(); player.dataset.stop = ""; }
 });
 
+// A bar the width of the whole video with the moment marked on it.
+function timeline(moment) {
+  const bar = document.createElement("div");
+  bar.className = "timeline";
+  bar.title = `${seconds(moment.start)} – ${seconds(moment.end)} of ${seconds(moment.video_duration)}`;
+  const mark = document.createElement("span");
+  const whole = Math.max(moment.video_duration, moment.end, 1e-6);
+  mark.style.left = `${(100 * moment.start) / whole}%`;
+  mark.style.width = `${Math.max((100 * (moment.end - moment.start)) / whole, 1)}%`;
+  bar.append(mark);
+  return bar;
+}
+
 function card(moment) {
   const item = document.createElement("li");
   item.className = "moment";
@@ -55,7 +69,14 @@ function card(moment) {
   const score = document.createElement("div");
   score.className = "score";
   score.textContent = `score ${moment.score.toFixed(3)}`;
-  info.append(video, span, score);
+  info.append(video, span, score, timeline(moment));
+  for (const line of moment.matched) {
+    const said = document.createElement("div");
+    said.className = "matched";
+    said.dataset.stream = line.stream;
+    said.textContent = `${line.stream}: ${line.text}`;
+    info.append(said);
+  }
   item.append(img, info);
   item.addEventListener("click", () => play(moment));
   item.addEventListener("keydown", (e) => { if (e.key === "Enter") play(moment); });
@@ -70,7 +91,7 @@ form.addEventListener("submit", async (event) => {
     const response = await fetch("/v1/search", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ query: query.value, limit: 12 }),
+      body: JSON.stringify({ query: query.value, limit: 12, max_per_video: 3 }),
     });
     const body = await response.json();
     if (!response.ok) {

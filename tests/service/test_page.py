@@ -38,6 +38,10 @@ def test_search_page_plays_the_moment(live_server: LiveServer, tmp_path: Path) -
             assert "moments in" in page.inner_text("#status")
             first = cards.nth(0)
             assert first.locator(".span").inner_text() and "score" in first.locator(".score").inner_text()
+            mark = first.locator(".timeline span")
+            assert float(mark.evaluate("m => parseFloat(m.style.width)")) > 0
+            said = page.locator(".moment .matched").all_inner_texts()
+            assert said and all(text.split(": ", 1)[0] in ("subtitles", "ocr", "concepts") for text in said)
             loaded = (
                 "[...document.querySelectorAll('.moment img')].every(i => i.complete && i.naturalWidth > 0)"
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 
 import httpx
 import pytest
@@ -51,6 +52,19 @@ def test_video_ids_filter_and_moment_bounds(http: httpx.Client) -> None:
     assert all(m["end"] - m["start"] >= 3.0 - 1e-6 for m in moments)
     capped = http.post("/v1/search", json=body | {"min_seconds": None, "max_seconds": 3.0}).json()["moments"]
     assert capped and all(m["end"] - m["start"] <= 3.0 + 1e-6 for m in capped)
+
+
+def test_max_per_video_groups_moments_by_video(http: httpx.Client) -> None:
+    body = {"query": unique("a yellow star shrinks"), "limit": 50}
+    moments = http.post("/v1/search", json=body).json()["moments"]
+    one = http.post("/v1/search", json=body | {"max_per_video": 1}).json()["moments"]
+    assert len({m["video_id"] for m in one}) == len(one) > 1
+    best = {}
+    for m in moments:
+        best.setdefault(m["video_id"], m)
+    assert one == [best[m["video_id"]] for m in one]
+    two = http.post("/v1/search", json=body | {"max_per_video": 2}).json()["moments"]
+    assert max(Counter(m["video_id"] for m in two).values()) == 2
 
 
 def test_min_score_leaves_out_weaker_moments(http: httpx.Client) -> None:

@@ -104,6 +104,7 @@ def stage2_before(
                     score=float(weights[row] * span.score),
                     video_score=float(candidates.scores[row]),
                     moment_score=float(span.score),
+                    video_duration=video.duration,
                 )
             )
     moments.sort(key=lambda m: -m.score)

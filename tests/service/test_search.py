@@ -59,7 +59,7 @@ def test_max_per_video_groups_moments_by_video(http: httpx.Client) -> None:
     moments = http.post("/v1/search", json=body).json()["moments"]
     one = http.post("/v1/search", json=body | {"max_per_video": 1}).json()["moments"]
     assert len({m["video_id"] for m in one}) == len(one) > 1
-    best = {}
+    best: dict[str, dict[str, object]] = {}
     for m in moments:
         best.setdefault(m["video_id"], m)
     assert one == [best[m["video_id"]] for m in one]

@@ -48,7 +48,7 @@ def whisper_folder(source: str) -> Path:
     """A local folder as it is; a hub id -> its snapshot folder in the hub cache (downloaded when online)."""
     path = Path(source).expanduser()
     if path.is_dir():
-        return _checked(path)
+        return _checked(path.resolve())  # absolute: the decode workers load it
     from huggingface_hub import snapshot_download
 
     offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
@@ -65,12 +65,17 @@ def whisper_folder(source: str) -> Path:
 
 
 def _checked(folder: Path) -> Path:
-    """`folder` when its config.json describes a Whisper (model_type "whisper"), else a ModelError."""
+    """`folder` when its config.json describes a Whisper (model_type "whisper") and its weights are
+    safetensors (never pickles), else a ModelError."""
     config = folder / "config.json"
     if not config.is_file():
         raise ModelError(f"Whisper folder {folder} has no config.json (save it with save_pretrained)")
     if (kind := json.loads(config.read_text()).get("model_type")) != "whisper":
         raise ModelError(f"{folder} holds a {kind!r} model, not a Whisper (config.json's model_type)")
+    if not any(folder.glob("model*.safetensors")):
+        raise ModelError(
+            f"Whisper folder {folder} has no model.safetensors (weights are read as safetensors)"
+        )
     return folder
 
 
@@ -185,7 +190,9 @@ class Transcriber:
         folder = settings.folder
         try:
             self.processor: Any = WhisperProcessor.from_pretrained(folder)
-            loaded = WhisperForConditionalGeneration.from_pretrained(folder, output_loading_info=True)
+            loaded = WhisperForConditionalGeneration.from_pretrained(
+                folder, output_loading_info=True, use_safetensors=True
+            )
             model, info = cast("tuple[Any, dict[str, list[str]]]", loaded)
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load a Whisper from {folder}: {exc}") from None

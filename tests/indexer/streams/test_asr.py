@@ -119,3 +119,7 @@ def test_a_folder_without_a_whisper_is_named(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text('{"model_type": "clip"}')
     with pytest.raises(ModelError, match=f"{tmp_path} holds a 'clip' model, not a Whisper"):
         speech_settings(str(tmp_path))
+    (tmp_path / "config.json").write_text('{"model_type": "whisper"}')
+    (tmp_path / "pytorch_model.bin").write_bytes(b"a pickle")
+    with pytest.raises(ModelError, match=f"{tmp_path} has no model.safetensors"):
+        speech_settings(str(tmp_path))

@@ -25,6 +25,7 @@ import numpy as np
 
 from indexer.cues import SPEECH, Cue
 from indexer.decoders import MediaError, check_file, open_container
+from indexer.media import probe_video
 from indexer.streams.embedded import OPEN_TIMEOUT_S, video_origin
 from indexer.streams.settings import AsrSettings
 from indexer.subtitles import clean_text
@@ -233,6 +234,7 @@ class SpeechScan:
         self._cues: list[Cue] = []
 
     def __iter__(self) -> Iterator[float]:
+        probe_video(self.path)  # a file that is no video fails here, before its audio is heard in vain
         windows = AudioWindows(read_audio(self.path))
         while (window := windows.next()) is not None:
             length = len(window) / SAMPLE_RATE

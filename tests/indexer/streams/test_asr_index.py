@@ -29,6 +29,7 @@ def test_a_batch_hearing_speech_stores_its_lines_and_rehashes_when_the_weights_c
     silent = factories.write_video(folder / "silent.mp4", seconds=3.0)
     factories.write_zero_byte(folder / "zero.mp4")
     factories.write_text_as_video(folder / "notes.mp4")
+    factories.write_audio_only(folder / "voice.mp4", seconds=60.0)  # not a video: failed before it is heard
     first = speech_settings(str(factories.tiny_whisper_dir(tmp_path / "one", seed=0)))
     root = tmp_path / "root"
 
@@ -40,7 +41,10 @@ def test_a_batch_hearing_speech_stores_its_lines_and_rehashes_when_the_weights_c
     )
     assert [e["video_id"] for e in report["indexed"]] == ["silent", "talk"]
     failed = {e["video_id"]: e["reason"] for e in report["failed"]}
-    assert set(failed) == {"zero", "notes"} and all(f"{v}.mp4" in r for v, r in failed.items()), failed
+    assert set(failed) == {"zero", "notes", "voice"} and all(f"{v}.mp4" in r for v, r in failed.items()), (
+        failed
+    )
+    assert "audio-only file" in failed["voice"]
     counts = report["counts"]
     assert counts["asr_seconds"] == pytest.approx(6.0, abs=0.1) and counts["asr_lines"] > 0
     assert report["timings"]["asr"] > 0

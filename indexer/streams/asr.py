@@ -202,10 +202,15 @@ class Transcriber:
         self.model = model.eval()
         generation = self.model.generation_config
         self.first_stamp = int(generation.no_timestamps_token_id) + 1
-        self.options: dict[str, Any] = {"return_timestamps": True, "max_new_tokens": settings.max_new_tokens}
+        self.options: dict[str, Any] = {
+            "return_timestamps": True,
+            "max_new_tokens": settings.max_new_tokens,
+            "force_unique_generate_call": True,  # one pass a window: `SpeechScan` seeks, not transformers
+        }
         if generation.is_multilingual:  # the language is detected per window; never translated
             self.options["task"] = "transcribe"
-        self.special = set(self.processor.tokenizer.all_special_ids)
+        ends = generation.eos_token_id
+        self.end = min(ends) if isinstance(ends, list) else int(ends)  # Whisper's ids: text < end <= control
 
     def segments(self, samples: np.ndarray) -> tuple[list[tuple[float, float, str]], float]:
         """(start s, end s, text) of the complete segments heard in ``samples`` (at most 30 s), and the
@@ -217,8 +222,9 @@ class Transcriber:
             samples, sampling_rate=SAMPLE_RATE, return_tensors="pt"
         ).input_features  # [1, mel bins, 3000]: the window padded to 30 s
         with torch.inference_mode():
-            tokens = self.model.generate(features, **self.options)[0].tolist()
-        tokens = [t for t in tokens if t >= self.first_stamp or t not in self.special]  # prompt, end
+            encoded = self.model.get_encoder()(features)  # once: language detection would run it again
+            tokens = self.model.generate(encoder_outputs=encoded, **self.options)[0].tolist()
+        tokens = [t for t in tokens if t < self.end or t >= self.first_stamp]  # no prompt, no end
         found, used = split_segments(tokens, self.first_stamp, length)
         decode = self.processor.tokenizer.decode
         return [(start, end, clean_text(decode(text))) for start, end, text in found], used

@@ -8,9 +8,11 @@ import tracemalloc
 from pathlib import Path
 
 import huggingface_hub
+import numpy as np
 import pytest
 
 from indexer.streams.asr import (
+    WINDOW,
     AudioWindows,
     SpeechScan,
     Transcriber,
@@ -63,9 +65,20 @@ def test_lines_of_a_long_video_are_ordered_inside_its_audio_and_every_window_is_
     assert done[-1] == pytest.approx(180.0, abs=0.1)  # AAC pads the end by under one 1024-sample frame
     cues = scan.cues()
     assert cues and {cue.stream for cue in cues} == {"speech"}
+    assert not any("<|" in cue.text for cue in cues)  # no prompt, language or timestamp token as text
     assert all(0.0 <= cue.start <= cue.end <= done[-1] for cue in cues)
     assert all(a.end <= b.start for a, b in zip(cues, cues[1:], strict=False)), cues
     assert max(cue.end for cue in cues) > 150.0  # the last windows were heard too
+
+
+def test_a_window_costs_one_encoder_pass(whisper: Transcriber) -> None:
+    calls: list[int] = []
+    hook = whisper.model.get_encoder().register_forward_hook(lambda *_: calls.append(1))
+    try:
+        whisper.segments(np.zeros(WINDOW, np.float32))  # the language is detected from the same encoding
+    finally:
+        hook.remove()
+    assert calls == [1]
 
 
 def test_a_video_without_audio_has_no_speech_lines(whisper: Transcriber, tmp_path: Path) -> None:

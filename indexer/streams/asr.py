@@ -247,7 +247,7 @@ class SpeechScan:
             segments, used = self.transcriber.segments(window)
             for start, end, text in segments:
                 if text and start < length:  # nothing heard in the padding past the audio's end
-                    begin = round(windows.start + start, 3)
+                    begin = max(0.0, round(windows.start + start, 3))  # audio may start before the video
                     finish = round(windows.start + min(end, length), 3)
                     self._cues.append(Cue(begin, max(begin, finish), text, SPEECH))
             step = used if 0 < used <= length else length  # always forward

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SUBTITLES, OCR, CONCEPTS = "subtitles", "ocr", "concepts"
+SUBTITLES, OCR, SPEECH, CONCEPTS = "subtitles", "ocr", "speech", "concepts"
 
 
 @dataclass(frozen=True)
 class Cue:
     """Seconds from the start of the video, plain text, and its stream: "subtitles" (a sidecar or an
-    embedded track), "ocr" (on-screen text) or "concepts" (what the ImageNet network saw)."""
+    embedded track), "ocr" (on-screen text), "speech" (what Whisper heard) or "concepts" (what the ImageNet
+    network saw)."""
 
     start: float
     end: float

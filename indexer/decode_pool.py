@@ -20,9 +20,10 @@ from typing import Any, Literal
 
 from indexer.media import Clip, MediaError, iter_clips
 from indexer.sources import SourceItem
+from indexer.streams.asr import SpeechScan, Transcriber
 from indexer.streams.embedded import SubtitleTrack, read_track
 from indexer.streams.ocr import ScreenReader, ScreenScan
-from indexer.streams.settings import OcrSettings
+from indexer.streams.settings import AsrSettings, OcrSettings
 from indexer.subtitles import Cue, read_subtitles
 
 log = logging.getLogger(__name__)
@@ -31,20 +32,22 @@ CHUNK_CLIPS = 32  # clips per message from a decode worker (~3.5 MB at 128x96, 3
 STALL_TIMEOUT_S = 300.0  # a worker silent this long on one video is killed and the video failed
 POLL_S = 1.0
 PREFETCH = 2  # videos queued per decode worker
-OCR_REPORT_S = 10.0  # a worker reading on-screen text reports this often (the stall watchdog hears it)
+REPORT_S = 10.0  # a worker reading on-screen text or speech reports this often (the stall watchdog hears it)
 
 Subtitles = Path | SubtitleTrack | None  # a sidecar file, an embedded track, or no subtitles
 
 
 @dataclass(frozen=True)
 class DecodeSettings:
-    """What a decode worker needs: the model's sampling and frame size, and OCR settings (None: no OCR)."""
+    """What a decode worker needs: the model's sampling and frame size, and OCR and speech settings (None:
+    not read)."""
 
     fps: float
     clip_seconds: float
     size: tuple[int, int]
     chunk_clips: int = CHUNK_CLIPS
     ocr: OcrSettings | None = None
+    asr: AsrSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -84,14 +87,15 @@ def _decode_one(
 def _decode_messages(
     settings: DecodeSettings, task_id: int, path: Path, subtitles: Subtitles
 ) -> Iterator[tuple[str, int, Any, float]]:
-    """Maybe ("warning", id, reason, 0), with OCR ("ocr", id, (samples, reads, lines), s)..., then
-    ("lines", id, cues, 0) (every stream's timed lines, if any), ("clips", id, clips, s)... then ("done", id,
-    duration, s) or ("error", id, reason, s).
+    """Maybe ("warning", id, reason, 0), with OCR ("ocr", id, (samples, reads, lines), s)..., with speech
+    ("asr", id, (audio seconds, lines), s)..., then ("lines", id, cues, 0) (every stream's timed lines, if
+    any), ("clips", id, clips, s)... then ("done", id, duration, s) or ("error", id, reason, s).
 
     Subtitles (a sidecar file or an embedded track) that cannot be read do not fail the video: it is decoded
     without them and the reason comes back as a warning (the user keeps the video; the report says what to
-    fix). On-screen text lines join the subtitle cues. Seconds are decoding (or OCR) time only: the clock
-    restarts after each message has been taken by the encoder.
+    fix). On-screen text and speech lines join the subtitle cues; audio that cannot be decoded fails the
+    video (a video without audio has no speech lines). Seconds are decoding (or OCR, or speech) time only:
+    the clock restarts after each message has been taken by the encoder.
     """
     started = time.perf_counter()
     end = 0.0
@@ -105,6 +109,9 @@ def _decode_messages(
     try:
         if settings.ocr is not None:
             yield from _ocr_messages(settings.ocr, task_id, path, cues)
+            started = time.perf_counter()
+        if settings.asr is not None:
+            yield from _asr_messages(settings.asr, task_id, path, cues)
             started = time.perf_counter()
         cues.sort(key=lambda cue: cue.start)
         if cues:
@@ -130,12 +137,12 @@ def _decode_messages(
 def _ocr_messages(
     settings: OcrSettings, task_id: int, path: Path, cues: list[Cue]
 ) -> Iterator[tuple[str, int, Any, float]]:
-    """Scan ``path`` for on-screen text, adding its lines to ``cues``; report progress every OCR_REPORT_S."""
+    """Scan ``path`` for on-screen text, adding its lines to ``cues``; report progress every REPORT_S."""
     scan = ScreenScan(path, _screen_reader(settings.max_width), settings)
     started = time.perf_counter()
     told = (0, 0)
     for _ in scan:
-        if time.perf_counter() - started >= OCR_REPORT_S:
+        if time.perf_counter() - started >= REPORT_S:
             counts = (scan.samples - told[0], scan.reads - told[1], 0)
             yield "ocr", task_id, counts, time.perf_counter() - started
             told, started = (scan.samples, scan.reads), time.perf_counter()
@@ -143,6 +150,22 @@ def _ocr_messages(
     cues.extend(lines)
     counts = (scan.samples - told[0], scan.reads - told[1], len(lines))
     yield "ocr", task_id, counts, time.perf_counter() - started
+
+
+def _asr_messages(
+    settings: AsrSettings, task_id: int, path: Path, cues: list[Cue]
+) -> Iterator[tuple[str, int, Any, float]]:
+    """Transcribe the speech of ``path``, adding its lines to ``cues``; report progress every REPORT_S."""
+    scan = SpeechScan(path, _transcriber(settings))
+    started = time.perf_counter()
+    told = 0.0
+    for _ in scan:
+        if time.perf_counter() - started >= REPORT_S:
+            yield "asr", task_id, (scan.seconds - told, 0), time.perf_counter() - started
+            told, started = scan.seconds, time.perf_counter()
+    lines = scan.cues()
+    cues.extend(lines)
+    yield "asr", task_id, (scan.seconds - told, len(lines)), time.perf_counter() - started
 
 
 def _read_cues(path: Path, subtitles: SubtitleTrack | Path) -> list[Cue]:
@@ -156,6 +179,12 @@ def _screen_reader(max_side: int) -> ScreenReader:
     return ScreenReader(max_side)
 
 
+@cache
+def _transcriber(settings: AsrSettings) -> Transcriber:
+    """The speech model of this worker process, loaded on first use."""
+    return Transcriber(settings)
+
+
 def describe(exc: BaseException) -> str:
     """A one-line reason: the message of media errors (they name the file), else the type and message."""
     return str(exc) if isinstance(exc, MediaError) else f"{type(exc).__name__}: {exc}"
@@ -166,12 +195,13 @@ class DecodeEvent:
     """What a decode worker reported about one task."""
 
     task_id: int
-    kind: Literal["clips", "done", "failed", "warning", "ocr", "lines"]
+    kind: Literal["clips", "done", "failed", "warning", "ocr", "asr", "lines"]
     seconds: float = 0.0
     clips: list[Clip] = field(default_factory=list)
     duration: float = 0.0
     reason: str = ""
     ocr: tuple[int, int, int] = (0, 0, 0)  # OCR samples taken, samples read, lines found
+    asr: tuple[float, int] = (0.0, 0)  # audio seconds transcribed, speech lines found
     lines: list[Cue] = field(default_factory=list)
 
 
@@ -254,6 +284,9 @@ class DecodePool:
                     continue
                 if kind == "ocr":
                     events.append(DecodeEvent(task_id, "ocr", seconds, ocr=payload))
+                    continue
+                if kind == "asr":
+                    events.append(DecodeEvent(task_id, "asr", seconds, asr=payload))
                     continue
                 if kind == "lines":
                     events.append(DecodeEvent(task_id, "lines", lines=payload))

@@ -168,9 +168,10 @@ class _Batch:
         self.options = options
         self.work = root / WORK / fingerprint
         self.timings = dict.fromkeys(
-            ("load_model", "hash", "decode", "ocr", "encode", "pipeline", "write", "publish"), 0.0
+            ("load_model", "hash", "decode", "ocr", "asr", "encode", "pipeline", "write", "publish"), 0.0
         )
         self.ocr = {"samples": 0, "reads": 0, "lines": 0}
+        self.asr: dict[str, float] = {"seconds": 0.0, "lines": 0}
         self.indexed: list[dict[str, Any]] = []
         self.resumed: list[dict[str, Any]] = []
         self.reused: list[dict[str, Any]] = []
@@ -272,7 +273,11 @@ class _Batch:
             return
         c = self.encoder.config
         settings = DecodeSettings(
-            c.fps, c.clip_seconds, (c.frame_width, c.frame_height), ocr=self.options.streams.ocr
+            c.fps,
+            c.clip_seconds,
+            (c.frame_width, c.frame_height),
+            ocr=self.options.streams.ocr,
+            asr=self.options.streams.asr,
         )
         queue = deque(enumerate(tasks))
         pending: dict[int, PendingVideo] = {}
@@ -283,7 +288,7 @@ class _Batch:
                     pool.submit(task_id, task.item.path, task.subtitles)
                     pending[task_id] = PendingVideo(self.encoder)
                 for event in pool.poll():
-                    self.timings["ocr" if event.kind == "ocr" else "decode"] += event.seconds
+                    self.timings[event.kind if event.kind in ("ocr", "asr") else "decode"] += event.seconds
                     task = tasks[event.task_id]
                     video = pending.get(event.task_id)
                     if video is None:  # its encoding failed already; the worker may still be sending
@@ -294,6 +299,10 @@ class _Batch:
                     if event.kind == "ocr":
                         for key, count in zip(("samples", "reads", "lines"), event.ocr, strict=True):
                             self.ocr[key] += count
+                        continue
+                    if event.kind == "asr":
+                        self.asr["seconds"] += event.asr[0]
+                        self.asr["lines"] += event.asr[1]
                         continue
                     if event.kind == "lines":
                         video.lines = event.lines
@@ -441,6 +450,8 @@ class _Batch:
                 "ocr_samples": self.ocr["samples"],
                 "ocr_reads": self.ocr["reads"],
                 "ocr_lines": self.ocr["lines"],
+                "asr_seconds": self.asr["seconds"],
+                "asr_lines": self.asr["lines"],
             },
             "timings": dict(self.timings),
             "throughput": {

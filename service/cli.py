@@ -183,7 +183,13 @@ def index(
         "subtitles",
         "--streams",
         help="Text streams to read, comma-separated: subtitles (a sidecar file, else an embedded track), "
-        "ocr (on-screen text).",
+        "ocr (on-screen text), asr (speech; needs --asr).",
+    ),
+    asr: str | None = typer.Option(
+        None,
+        "--asr",
+        help="The speech model of the asr stream: whisper:DIR (a Whisper folder saved by transformers) or "
+        "whisper:HUB-ID (e.g. openai/whisper-tiny; downloaded and cached where a network exists).",
     ),
     subtitle_languages: str | None = typer.Option(
         None,
@@ -216,6 +222,7 @@ def index(
             progress=not as_json,
             streams=parse_streams(streams),
             subtitle_languages=languages,
+            asr=asr,
         )
     except (IndexingError, SnapshotError, SourceError, FeatureError, ModelError, StreamSettingsError) as exc:
         _fail(str(exc))

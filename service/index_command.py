@@ -9,7 +9,8 @@ from indexer import snapshot
 from indexer.encoding import DEFAULT_MODEL
 from indexer.pipeline import IndexOptions, clean_work
 from indexer.pipeline import index as run_index
-from indexer.streams import DEFAULT_STREAMS, StreamSettings, user_languages
+from indexer.streams import DEFAULT_STREAMS, StreamSettings, parse_asr, user_languages
+from indexer.streams.asr import speech_settings
 
 
 def index(
@@ -22,6 +23,7 @@ def index(
     progress: bool = True,
     streams: tuple[str, ...] = DEFAULT_STREAMS,
     subtitle_languages: tuple[str, ...] | None = None,
+    asr: str | None = None,
 ) -> dict[str, Any]:
     """Index video SOURCEs (folders, globs, files, `.jsonl` manifests) and/or a features folder into ``out``.
 
@@ -29,16 +31,19 @@ def index(
     by an earlier, interrupted run), `reused` (carried over), `skipped` and `failed` (with reasons); `counts`;
     `timings` in seconds (load_model, hash, decode and ocr summed over worker processes, encode, pipeline =
     wall clock of decode + encode, write, publish, total); `throughput`; and `version` (None: nothing
-    published). ``streams`` are the text streams read ("subtitles", "ocr"); ``subtitle_languages`` (ISO
-    639-3, in order of preference) choose among embedded subtitle tracks, by default the user's languages.
+    published). ``streams`` are the text streams read ("subtitles", "ocr", "asr"); ``subtitle_languages``
+    (ISO 639-3, in order of preference) choose among embedded subtitle tracks, by default the user's
+    languages; ``asr`` ("whisper:<dir-or-hub-id>") is the model that hears speech, needed with "asr".
     """
     languages = user_languages() if subtitle_languages is None else subtitle_languages
+    source = parse_asr(asr, streams)
+    speech = speech_settings(source) if source is not None else None
     options = IndexOptions(
         workers=workers,
         features=features,
         features_fps=features_fps,
         progress=progress,
-        streams=StreamSettings(streams, languages),
+        streams=StreamSettings(streams, languages, asr_settings=speech),
     )
     return run_index(out, sources, model, options)
 

@@ -10,7 +10,8 @@ their language tags; ``write_text_video`` renders lines of text into the frames 
 font) for OCR.
 
 Bad files: ``write_zero_byte``, ``write_text_as_video``, ``write_truncated``, ``write_garbage_mp4``,
-``write_audio_only``, ``write_empty_video``. Every writer returns the path it wrote. Output is deterministic
+``write_audio_only``, ``write_empty_video``. Speech: ``write_video_with_audio`` (a tone under noise); a tiny
+random Whisper, ``tiny_whisper_dir``. Every writer returns the path it wrote. Output is deterministic
 (one encoder thread, fixed seeds).
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import av
 import numpy as np
@@ -207,9 +208,38 @@ def write_text_video(
     return path
 
 
-def write_audio_only(path: Path, *, seconds: float = 1.0, codec: str = "aac") -> Path:
-    """Write a file holding one mono 440 Hz audio stream and no video (e.g. ``clip.m4a`` or ``clip.mp4``)."""
-    rate = 44100
+def write_video_with_audio(path: Path, *, seconds: float = 4.0, fps: float = 2.0) -> Path:
+    """Write a small h264 video (32x24, ``index`` pattern) with a mono 16 kHz AAC track of the same length:
+    a 440 Hz tone under seeded noise, louder in alternate 2-second stretches (a stand-in for speech)."""
+    rate, size = 16000, 1024
+    rng = np.random.default_rng(7)
+    with av.open(str(path), mode="w") as container:
+        video = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+        video.options = {"preset": "ultrafast", "threads": "1"}
+        audio = container.add_stream("aac", rate=rate, layout="mono")
+        assert isinstance(audio, av.AudioStream)
+        fmt = audio.codec_context.format.name
+        for i in range(round(seconds * fps)):
+            image = np.full((24, 32, 3), index_colour(i), dtype=np.uint8)
+            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(video.encode(None))
+        for start in range(0, int(seconds * rate), size):
+            t = np.arange(start, start + size) / rate
+            loud = 0.3 if int(t[0] / 2) % 2 == 0 else 0.05
+            wave = loud * np.sin(2 * np.pi * 440 * t) + 0.02 * rng.standard_normal(size)
+            frame = av.AudioFrame.from_ndarray(
+                _as_format(wave.astype(np.float32)[None, :], fmt), format=fmt, layout="mono"
+            )
+            frame.sample_rate, frame.pts = rate, start
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode(None))
+    return path
+
+
+def write_audio_only(path: Path, *, seconds: float = 1.0, codec: str = "aac", rate: int = 44100) -> Path:
+    """Write a file holding one mono 440 Hz audio stream and no video (e.g. ``clip.m4a`` or ``clip.mp4``;
+    ``long.wav`` with ``codec="adpcm_ima_wav"`` and ``rate=8000`` writes 2 hours in about 2 s, 29 MB)."""
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=rate, layout="mono")
         assert isinstance(stream, av.AudioStream)
@@ -295,3 +325,63 @@ def tiny_clip_dir(root: Path) -> Path:
     CLIPModel(config).save_pretrained(root / "clip")
     tokenizer.save_pretrained(root / "clip")
     return root / "clip"
+
+
+def tiny_whisper_dir(root: Path, *, seed: int = 0) -> Path:
+    """A tiny random multilingual Whisper (d_model 32, one layer a side) with a byte-level Whisper tokenizer
+    (no merges; Whisper's special, two language and 1501 timestamp tokens) and the feature extractor, saved
+    under `root/whisper` the way transformers saves a real one (the generation config as openai/whisper-*)."""
+    import torch
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
+
+    languages = ["<|en|>", "<|fr|>"]
+    tasks = ["<|translate|>", "<|transcribe|>"]
+    others = ["<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
+    specials = ["<|endoftext|>", "<|startoftranscript|>", *languages, *tasks, *others]
+    stamps = [f"<|{i * 0.02:.2f}|>" for i in range(1501)]
+    vocab = {t: i for i, t in enumerate(sorted(ByteLevel.alphabet()) + specials + stamps)}
+    end, start = vocab["<|endoftext|>"], vocab["<|startoftranscript|>"]
+    tokens: dict[str, Any] = {
+        "pad_token_id": end,
+        "bos_token_id": end,
+        "eos_token_id": end,
+        "decoder_start_token_id": start,
+    }
+    torch.manual_seed(seed)
+    shape: dict[str, Any] = {
+        "d_model": 32,
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+        "encoder_ffn_dim": 64,
+        "decoder_ffn_dim": 64,
+    }
+    heads: dict[str, Any] = {
+        "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2,
+        "max_target_positions": 448,
+    }
+    model = WhisperForConditionalGeneration(WhisperConfig(vocab_size=len(vocab), **shape, **heads, **tokens))
+    model.generation_config = GenerationConfig(
+        **tokens,
+        max_length=448,
+        is_multilingual=True,
+        lang_to_id={t: vocab[t] for t in languages},
+        task_to_id={t.strip("<|>"): vocab[t] for t in tasks},
+        no_timestamps_token_id=vocab["<|notimestamps|>"],
+        prev_sot_token_id=vocab["<|startofprev|>"],
+        max_initial_timestamp_index=50,
+        begin_suppress_tokens=[vocab["\u0120"], end],  # a space, the end: never first
+    )
+    model.save_pretrained(root / "whisper")
+    WhisperProcessor(WhisperFeatureExtractor(), WhisperTokenizer(vocab=vocab, merges=[])).save_pretrained(
+        root / "whisper"
+    )
+    return root / "whisper"

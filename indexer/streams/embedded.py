@@ -83,7 +83,7 @@ def read_track(path: Path, track: SubtitleTrack, open_timeout_s: float = OPEN_TI
         streams = [s for s in container.streams.subtitles if s.index == track.index]
         if not streams:
             raise SubtitleError(f"{where}: the file has no such subtitle stream")
-        origin = _origin(container)
+        origin = video_origin(container)
         cues = []
         try:
             packets = [p for p in container.demux(streams[0]) if p.size > 0]
@@ -96,7 +96,7 @@ def read_track(path: Path, track: SubtitleTrack, open_timeout_s: float = OPEN_TI
     return sorted(cues, key=lambda cue: cue.start)
 
 
-def _origin(container: Any) -> float:
+def video_origin(container: Any) -> float:
     """The first video frame's time in seconds (0 without a video stream): cue times count from it."""
     for stream in container.streams.video:
         if stream.start_time is not None and stream.time_base:

@@ -1,11 +1,13 @@
-"""Which text streams an index run reads, and how the choice enters a video's content hash."""
+"""Which text streams an index run reads, their settings, and how the choice enters a video's content hash."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-STREAM_NAMES = ("subtitles", "ocr")
+STREAM_NAMES = ("subtitles", "ocr", "asr")
 DEFAULT_STREAMS = ("subtitles",)
+ASR_NEEDS_MODEL = "the asr stream needs a speech model: --asr whisper:DIR (a Whisper folder) or whisper:ID"
 
 
 class StreamSettingsError(ValueError):
@@ -37,17 +39,39 @@ class OcrSettings:
 
 
 @dataclass(frozen=True)
+class AsrSettings:
+    """Speech: the local Whisper folder (a hub id's cached snapshot, or the user's folder), the SHA-256 of the
+    files its loading reads (`indexer.streams.asr.whisper_digest`), and the most tokens one 30 s window may
+    generate (224, OpenAI Whisper's own cap: half the decoder's 448 positions).
+
+    The fingerprint holds the digest, not the path: the same weights moved elsewhere read the same words.
+    """
+
+    folder: Path
+    digest: str
+    max_new_tokens: int = 224
+
+    def fingerprint(self) -> str:
+        """What of these settings changes the lines heard (and so a video's content hash)."""
+        return f"whisper@{self.digest[:16]}/{self.max_new_tokens}"
+
+
+@dataclass(frozen=True)
 class StreamSettings:
-    """The streams to read (names from STREAM_NAMES), the subtitle languages preferred, OCR settings."""
+    """The streams to read (names from STREAM_NAMES), the subtitle languages preferred, OCR settings, and
+    the speech model (needed when "asr" is read)."""
 
     streams: tuple[str, ...] = DEFAULT_STREAMS
     languages: tuple[str, ...] = ()
     ocr_settings: OcrSettings = field(default_factory=OcrSettings)
+    asr_settings: AsrSettings | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.streams if name not in STREAM_NAMES]
         if unknown:
             raise StreamSettingsError(f"unknown stream {unknown[0]!r}: choose from {', '.join(STREAM_NAMES)}")
+        if "asr" in self.streams and self.asr_settings is None:
+            raise StreamSettingsError(ASR_NEEDS_MODEL)
 
     @property
     def subtitles(self) -> bool:
@@ -57,6 +81,11 @@ class StreamSettings:
     def ocr(self) -> OcrSettings | None:
         """The OCR settings where on-screen text is read, else None."""
         return self.ocr_settings if "ocr" in self.streams else None
+
+    @property
+    def asr(self) -> AsrSettings | None:
+        """The speech settings where speech is transcribed, else None."""
+        return self.asr_settings if "asr" in self.streams else None
 
     def salt(self, track: str | None) -> str:
         """The part of a video's content hash that these settings (and its chosen embedded ``track``) add.
@@ -68,6 +97,8 @@ class StreamSettings:
             parts.append(f"track={track}")
         if self.ocr is not None:
             parts.append(f"ocr={self.ocr.fingerprint()}")
+        if self.asr is not None:
+            parts.append(f"asr={self.asr.fingerprint()}")
         return ";".join(parts)
 
 
@@ -78,3 +109,20 @@ def parse_streams(value: str) -> tuple[str, ...]:
     if unknown:
         raise StreamSettingsError(f"unknown stream {unknown[0]!r}: choose from {', '.join(STREAM_NAMES)}")
     return tuple(name for name in STREAM_NAMES if name in names)
+
+
+def parse_asr(value: str | None, streams: tuple[str, ...]) -> str | None:
+    """The Whisper folder or hub id of ``--asr whisper:<dir-or-hub-id>``; an error where the value is not of
+    that form, or where it and the stream list disagree (asr read without a model, a model without asr)."""
+    if value is None:
+        if "asr" in streams:
+            raise StreamSettingsError(ASR_NEEDS_MODEL)
+        return None
+    kind, _, source = value.partition(":")
+    if kind != "whisper" or not source.strip():
+        raise StreamSettingsError(
+            f"unknown speech model {value!r}: use whisper:DIR or whisper:HUB_ID (whisper:openai/whisper-tiny)"
+        )
+    if "asr" not in streams:
+        raise StreamSettingsError(f"--asr {value} is given but the asr stream is not read (see --streams)")
+    return source.strip()

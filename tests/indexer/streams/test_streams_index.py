@@ -68,7 +68,7 @@ def test_the_index_command_refuses_unknown_streams_and_languages(tmp_path: Path)
     video = factories.write_video(tmp_path / "v.mp4")
     runner = CliRunner()
     for option, value, message in [
-        ("--streams", "subtitles,asr", "unknown stream 'asr': choose from subtitles, ocr"),
+        ("--streams", "subtitles,speech", "unknown stream 'speech': choose from subtitles, ocr, asr"),
         ("--subtitle-languages", "en,xx", "unknown language 'xx'"),
     ]:
         result = runner.invoke(app, ["index", str(video), "--out", str(tmp_path / "root"), option, value])

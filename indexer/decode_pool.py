@@ -190,6 +190,10 @@ def describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, MediaError) else f"{type(exc).__name__}: {exc}"
 
 
+# The messages of a task in progress, and the DecodeEvent field each one's payload fills.
+_PROGRESS = {"clips": "clips", "warning": "reason", "ocr": "ocr", "asr": "asr", "lines": "lines"}
+
+
 @dataclass
 class DecodeEvent:
     """What a decode worker reported about one task."""
@@ -276,20 +280,8 @@ class DecodePool:
                     )
                     continue
                 worker.last_seen = time.monotonic()
-                if kind == "clips":
-                    events.append(DecodeEvent(task_id, "clips", seconds, clips=payload))
-                    continue
-                if kind == "warning":
-                    events.append(DecodeEvent(task_id, "warning", reason=payload))
-                    continue
-                if kind == "ocr":
-                    events.append(DecodeEvent(task_id, "ocr", seconds, ocr=payload))
-                    continue
-                if kind == "asr":
-                    events.append(DecodeEvent(task_id, "asr", seconds, asr=payload))
-                    continue
-                if kind == "lines":
-                    events.append(DecodeEvent(task_id, "lines", lines=payload))
+                if kind in _PROGRESS:  # the task goes on
+                    events.append(DecodeEvent(task_id, kind, seconds, **{_PROGRESS[kind]: payload}))
                     continue
                 worker.tasks.popleft()
                 if kind == "done":

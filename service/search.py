@@ -4,7 +4,11 @@
    (torch, ONNX fp32 or int8), micro-batched with concurrent requests when a wait is set; remembered in
    process (a small LRU) and cached in Redis, both keyed by model fingerprint and normalised query text;
 2. stage 1: the top-K candidate videos from FAISS. `segments` mode (the default, as HERO/XML): a video's
-   score is its best segment similarity; `video` mode: the similarity of its one video vector;
+   score is its best segment similarity; `video` mode: the similarity of its one video vector. With line
+   retrieval (`line_retrieval`, on by default, where the snapshot has line vectors), every stream's lines
+   are searched too: the best lines by the query's sentence vector (FAISS) and by its words (BM25), fused per
+   line by reciprocal rank (RRF), give videos ranked by their best line; the two video rankings are fused by
+   RRF again, and a video's score is its fused score scaled into (0, 1] (1: first in both);
 3. stage 2: the B/E/O moment head over the clip vectors of the best max(limit, `stage2_videos`) candidates,
    laid end to end in one batch, decoded into spans (per-video NMS in the decoder; spans of different videos
    never overlap);
@@ -32,6 +36,7 @@ import torch
 from torch import Tensor
 
 from indexer.snapshot import Snapshot, VideoNotFoundError
+from indexer.snapshot.lines import LineIndex
 from models.model import KairosModel
 from models.moment import Span, decode_moments_batch, similarity_moments, spans_to_seconds
 from models.onnx_export import default_cache_dir
@@ -39,6 +44,7 @@ from models.query_backends import QueryBackend, load_query_backend
 from service.batcher import MicroBatcher
 from service.cache import Cache, cache_key
 from service.errors import ApiError
+from service.fusion import best_per_group, rrf
 from service.memo import VectorMemo
 from service.metrics import Metrics
 from service.schemas import (
@@ -68,10 +74,12 @@ def normalise_query(query: str) -> str:
 
 @dataclass(frozen=True)
 class Candidates:
-    """Stage-1 result: video indices [K] into the snapshot and their scores [K], best first."""
+    """Stage-1 result: video indices [K] into the snapshot and their scores [K], best first; `fused` when the
+    scores are RRF scores (ranked with `line_temperature`)."""
 
     idx: np.ndarray
     scores: np.ndarray
+    fused: bool = False
 
 
 class _Clock:
@@ -108,6 +116,10 @@ class SearchPipeline:
         self.stage1_mode = settings.stage1
         self.temperature = settings.softmax_temperature
         self.stage2_videos = settings.stage2_videos
+        self.line_retrieval = settings.line_retrieval
+        self.line_candidates = settings.line_candidates
+        self.line_rrf_k = settings.line_rrf_k
+        self.line_temperature = settings.line_temperature
         self._duration_cache: tuple[weakref.ref[Snapshot], np.ndarray] | None = None
         cache_dir = settings.query_encoder_dir or default_cache_dir()
         self.queries: QueryBackend = load_query_backend(model, settings.query_encoder, cache_dir)
@@ -117,6 +129,11 @@ class SearchPipeline:
             else None
         )
         self.memo = VectorMemo(settings.query_memo_size)
+        # Line retrieval compares the text encoder's own sentence vector of the query with the lines'; for a
+        # zero-shot model that is the query vector itself.
+        self.sentences: QueryBackend | None = None
+        if self.line_retrieval != "off" and not model.config.zero_shot:
+            self.sentences = load_query_backend(model, settings.query_encoder, cache_dir, "sentence")
 
     # -- stages -------------------------------------------------------------------------------------------
 
@@ -134,12 +151,51 @@ class SearchPipeline:
         self.memo.put(self.fingerprint, text, vector)
         return np.asarray(vector, dtype=np.float32)
 
+    def encode_sentence(self, query: str, q: np.ndarray) -> np.ndarray:
+        """The query's sentence vector [Dt] (`q` itself for a zero-shot model), memoised and cached as `q`."""
+        if self.sentences is None:
+            return q
+        text = normalise_query(query)
+        tag = f"{self.fingerprint}/sentence"
+        vector = self.memo.get(tag, text)
+        if vector is None:
+            key = cache_key("svec", self.fingerprint, text)
+            vector = self.cache.get_vector(key, self.sentences.dim)
+            if vector is None:
+                vector = self.sentences.encode([text])[0]
+                self.cache.set_vector(key, vector)
+            self.memo.put(tag, text, vector)
+        return np.asarray(vector, dtype=np.float32)
+
     def stage1(
-        self, snapshot: Snapshot, q: np.ndarray, k: int, video_ids: list[str] | None = None
+        self,
+        snapshot: Snapshot,
+        q: np.ndarray,
+        k: int,
+        video_ids: list[str] | None = None,
+        query: str | None = None,
+        streams: list[str] | None = None,
     ) -> Candidates:
-        """Top-k candidate videos for the query vector [D], optionally only among `video_ids`."""
+        """Top-k candidate videos for the query vector [D], optionally only among `video_ids`; with the
+        query text, also by the lines (of `streams`, default all) where line retrieval is on and possible."""
         if video_ids is not None:
             return self._score_videos(snapshot, q, k, video_ids)
+        lines = snapshot.lines if self.line_retrieval != "off" and query is not None else None
+        segments = (
+            self._segment_candidates(snapshot, q, k)
+            if self.line_retrieval != "only" or lines is None
+            else None
+        )
+        if lines is None:
+            assert segments is not None
+            return segments
+        by_line = self._line_candidates(lines, query or "", self.encode_sentence(query or "", q), streams)
+        if segments is None:
+            return Candidates(by_line.idx[:k], by_line.scores[:k] * (self.line_rrf_k + 1), fused=True)
+        idx, scores = rrf([segments.idx, by_line.idx], self.line_rrf_k)
+        return Candidates(idx[:k], scores[:k] * (self.line_rrf_k + 1) / 2, fused=True)
+
+    def _segment_candidates(self, snapshot: Snapshot, q: np.ndarray, k: int) -> Candidates:
         queries = q[None, :]
         if self.stage1_mode == "segments":
             scores, idx = snapshot.top_videos(queries, k)
@@ -147,6 +203,19 @@ class SearchPipeline:
             scores, idx = snapshot.search_videos(queries, k)
         found = idx[0] >= 0
         return Candidates(idx[0][found], scores[0][found])
+
+    def _line_candidates(
+        self, lines: LineIndex, query: str, sentence: np.ndarray, streams: list[str] | None
+    ) -> Candidates:
+        """Videos by their best line: lines by sentence vector and by BM25, fused per line by RRF."""
+        allowed = lines.allowed(streams)
+        n = self.line_candidates
+        found, scores = rrf(
+            [lines.search_vectors(sentence, n, allowed), lines.search_words(query, n, allowed)],
+            self.line_rrf_k,
+        )
+        videos, best = best_per_group(found, lines.videos[found])
+        return Candidates(videos, scores[best])
 
     def _score_videos(self, snapshot: Snapshot, q: np.ndarray, k: int, video_ids: list[str]) -> Candidates:
         """Exact stage-1 scores of the given videos (a filter must not depend on FAISS recall)."""
@@ -182,7 +251,8 @@ class SearchPipeline:
         clip_seconds = snapshot.manifest.clip_seconds
         min_clips, max_clips = clip_bounds(bounds, clip_seconds)
         scores = candidates.scores.astype(np.float64)
-        weights = np.exp((scores - scores.max()) / self.temperature)
+        temperature = self.line_temperature if candidates.fused else self.temperature
+        weights = np.exp((scores - scores.max()) / temperature)
         durations = self._durations(snapshot)
         budget = max(limit, self.stage2_videos)
         vectors: dict[int, np.ndarray] = {}  # candidate row -> clip vectors, for the rows scored
@@ -273,7 +343,10 @@ class SearchPipeline:
         def compute(clock: _Clock) -> SearchResponse:
             q = clock.run("encode", lambda: self.encode(request.query))
             candidates = clock.run(
-                "stage1", lambda: self.stage1(snapshot, q, request.top_k_videos, request.video_ids)
+                "stage1",
+                lambda: self.stage1(
+                    snapshot, q, request.top_k_videos, request.video_ids, request.query, request.streams
+                ),
             )
             moments = clock.run(
                 "stage2", lambda: self.stage2(snapshot, q, candidates, request.limit, request)
@@ -289,7 +362,10 @@ class SearchPipeline:
 
         def compute(clock: _Clock) -> VideoSearchResponse:
             q = clock.run("encode", lambda: self.encode(request.query))
-            candidates = clock.run("stage1", lambda: self.stage1(snapshot, q, request.limit))
+            candidates = clock.run(
+                "stage1",
+                lambda: self.stage1(snapshot, q, request.limit, None, request.query, request.streams),
+            )
             hits = [
                 VideoHit(video_id=snapshot.video_ids[int(i)], score=float(s))
                 for i, s in zip(candidates.idx, candidates.scores, strict=True)
@@ -335,6 +411,7 @@ class SearchPipeline:
             self.stage1_mode,
             self.temperature,
             self.stage2_videos,
+            (self.line_retrieval, self.line_candidates, self.line_rrf_k, self.line_temperature),
             payload,
         )
         stored = self.cache.get_json(key)

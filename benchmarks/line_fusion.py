@@ -65,7 +65,7 @@ LABELS = {
 }
 FIGURES = [("VCMR", f"{thd}-r{k}") for thd in ("0.5", "0.7") for k in (1, 5, 10)] + [("VR", "r1")]
 VCMR_KEYS = [key for task, key in FIGURES if task == "VCMR"]
-SWEEP = {"line_rrf_k": (10, 60), "line_temperature": (0.02, 0.05, 0.1), "line_candidates": (50, 200)}
+SWEEP = {"line_rrf_k": (10, 20, 60), "line_temperature": (0.02, 0.05, 0.1)}
 Row = dict[str, Any]
 
 
@@ -141,7 +141,8 @@ def markdown(report: Mapping[str, Any]) -> str:
     out = [
         "# Line retrieval beside the segment index",
         "",
-        f"Model `{report['model']}`, {report['queries']} queries ({', '.join(SPLITS)}) on {report['videos']} "
+        f"Model `{report['model']}`, {report['queries']} queries ({', '.join(report['splits'])}) on "
+        f"{report['videos']} "
         f"held-out videos; fusion settings {report['fusion']}. TVR metrics, percent.",
         "",
     ]
@@ -168,6 +169,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--corpus", type=Path, default=None, help="default: the held-out corpus")
     parser.add_argument("--snapshot", type=Path, default=None, help="a snapshot of the corpus to reuse")
     parser.add_argument("--tune", action="store_true", help="sweep the fusion settings on val first")
+    parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="default: all")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
@@ -198,14 +200,15 @@ def run(args: argparse.Namespace, snap: Snapshot, corpus: Path) -> dict[str, Any
         raise SystemExit(f"snapshot {snap.path} was not indexed by {args.model!r} ({fingerprint})")
     splits = {
         split: in_snapshot(load_queries([corpus / "annotations" / f"{split}.jsonl"]), snap, split)
-        for split in SPLITS
+        for split in args.splits
     }
     timings: dict[str, float] = {}
     fusion: dict[str, Any] = {}
     sweep: list[dict[str, Any]] = []
     if args.tune:
         t0 = time.perf_counter()
-        fusion, sweep = tune(model, fingerprint, snap, splits["val"])
+        val = in_snapshot(load_queries([corpus / "annotations" / "val.jsonl"]), snap, "val")
+        fusion, sweep = tune(model, fingerprint, snap, val)
         timings["tune_s"] = round(time.perf_counter() - t0, 2)
     every = [row for rows in splits.values() for row in rows]
     preds: dict[str, dict[str, Any]] = {}
@@ -243,6 +246,9 @@ def run(args: argparse.Namespace, snap: Snapshot, corpus: Path) -> dict[str, Any
             "line_candidates": settings.line_candidates,
             "line_rrf_k": settings.line_rrf_k,
             "line_temperature": settings.line_temperature,
+            "line_min_similarity": settings.line_min_similarity,
+            "line_min_word_similarity": settings.line_min_word_similarity,
+            "line_moments": settings.line_moments,
             "softmax_temperature": settings.softmax_temperature,
         },
         "sweep_on_val": sweep,

@@ -28,7 +28,7 @@ import time
 import unicodedata
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -75,11 +75,13 @@ def normalise_query(query: str) -> str:
 @dataclass(frozen=True)
 class Candidates:
     """Stage-1 result: video indices [K] into the snapshot and their scores [K], best first; `fused` when the
-    scores are RRF scores (ranked with `line_temperature`)."""
+    scores are RRF scores (ranked with `line_temperature`); `spans`: video idx -> (start s, end s, cosine) of
+    its best line, a candidate moment (moment score 1: a line that close to the query is the moment)."""
 
     idx: np.ndarray
     scores: np.ndarray
     fused: bool = False
+    spans: dict[int, tuple[float, float, float]] = field(default_factory=dict)
 
 
 class _Clock:
@@ -120,6 +122,9 @@ class SearchPipeline:
         self.line_candidates = settings.line_candidates
         self.line_rrf_k = settings.line_rrf_k
         self.line_temperature = settings.line_temperature
+        self.line_min_similarity = settings.line_min_similarity
+        self.line_min_word_similarity = settings.line_min_word_similarity
+        self.line_moments = settings.line_moments
         self._duration_cache: tuple[weakref.ref[Snapshot], np.ndarray] | None = None
         cache_dir = settings.query_encoder_dir or default_cache_dir()
         self.queries: QueryBackend = load_query_backend(model, settings.query_encoder, cache_dir)
@@ -190,10 +195,13 @@ class SearchPipeline:
             assert segments is not None
             return segments
         by_line = self._line_candidates(lines, query or "", self.encode_sentence(query or "", q), streams)
+        spans = by_line.spans if self.line_moments else {}
+        if segments is not None and len(by_line.idx) == 0:  # no line close enough: the segments' ranking
+            return segments
         if segments is None:
-            return Candidates(by_line.idx[:k], by_line.scores[:k] * (self.line_rrf_k + 1), fused=True)
+            return Candidates(by_line.idx[:k], by_line.scores[:k] * (self.line_rrf_k + 1), True, spans)
         idx, scores = rrf([segments.idx, by_line.idx], self.line_rrf_k)
-        return Candidates(idx[:k], scores[:k] * (self.line_rrf_k + 1) / 2, fused=True)
+        return Candidates(idx[:k], scores[:k] * (self.line_rrf_k + 1) / 2, True, spans)
 
     def _segment_candidates(self, snapshot: Snapshot, q: np.ndarray, k: int) -> Candidates:
         queries = q[None, :]
@@ -207,15 +215,25 @@ class SearchPipeline:
     def _line_candidates(
         self, lines: LineIndex, query: str, sentence: np.ndarray, streams: list[str] | None
     ) -> Candidates:
-        """Videos by their best line: lines by sentence vector and by BM25, fused per line by RRF."""
+        """Videos by their best line: lines by sentence vector (kept at cosine >= `line_min_similarity`) and
+        by BM25 (kept at cosine >= `line_min_word_similarity`: words shared by chance are no evidence), fused
+        per line by RRF; a video's best line's span is a candidate moment."""
         allowed = lines.allowed(streams)
         n = self.line_candidates
-        found, scores = rrf(
-            [lines.search_vectors(sentence, n, allowed), lines.search_words(query, n, allowed)],
-            self.line_rrf_k,
-        )
+        rankings = [lines.search_vectors(sentence, n, allowed), lines.search_words(query, n, allowed)]
+        gates = (self.line_min_similarity, self.line_min_word_similarity)
+        close = [
+            found[lines.similarity(found, sentence) >= gate]
+            for found, gate in zip(rankings, gates, strict=True)
+        ]
+        found, scores = rrf(close, self.line_rrf_k)
         videos, best = best_per_group(found, lines.videos[found])
-        return Candidates(videos, scores[best])
+        cosines = lines.similarity(found[best], sentence)
+        spans = {
+            int(video): (float(lines.spans[line, 0]), float(lines.spans[line, 1]), float(cosine))
+            for video, line, cosine in zip(videos, found[best], cosines, strict=True)
+        }
+        return Candidates(videos, scores[best], spans=spans)
 
     def _score_videos(self, snapshot: Snapshot, q: np.ndarray, k: int, video_ids: list[str]) -> Candidates:
         """Exact stage-1 scores of the given videos (a filter must not depend on FAISS recall)."""
@@ -275,12 +293,14 @@ class SearchPipeline:
             decoded = self._decode(q, [vectors[row] for row in part], limit, min_clips, max_clips)
             for row, spans in zip(part, decoded, strict=True):
                 duration = float(durations[int(candidates.idx[row])])
-                for span in spans:
-                    start, end = spans_to_seconds(span, clip_seconds, duration)
-                    score = float(weights[row] * span.score)
+                moments = [(*spans_to_seconds(span, clip_seconds, duration), span.score) for span in spans]
+                if (line := candidates.spans.get(int(candidates.idx[row]))) is not None:
+                    moments = with_line(moments, (line[0], min(line[1], duration), 1.0))
+                for start, end, moment_score in moments:
+                    score = float(weights[row] * moment_score)
                     if end <= start or not in_bounds(end - start, bounds) or score < bounds.min_score:
                         continue
-                    found.append((score, row, start, end, span.score))
+                    found.append((score, row, start, end, moment_score))
         found.sort(key=lambda f: -f[0])  # stable: ties keep video then span order
         return [
             Moment(
@@ -411,7 +431,15 @@ class SearchPipeline:
             self.stage1_mode,
             self.temperature,
             self.stage2_videos,
-            (self.line_retrieval, self.line_candidates, self.line_rrf_k, self.line_temperature),
+            (
+                self.line_retrieval,
+                self.line_candidates,
+                self.line_rrf_k,
+                self.line_temperature,
+                self.line_min_similarity,
+                self.line_min_word_similarity,
+                self.line_moments,
+            ),
             payload,
         )
         stored = self.cache.get_json(key)
@@ -444,6 +472,31 @@ def matched_lines(
         for line in lines
         if line.start <= at < line.end
     ]
+
+
+def with_line(
+    moments: list[tuple[float, float, float]], line: tuple[float, float, float]
+) -> list[tuple[float, float, float]]:
+    """A video's (start, end, moment score) spans with its best line's span, by score: the line's span leaves
+    out the weaker spans it overlaps at IoU > NMS_IOU, or goes itself when a stronger one overlaps it."""
+    out: list[tuple[float, float, float]] = []
+    line_kept = False
+    for moment in sorted([*moments, line], key=lambda m: -m[2]):
+        if moment is line:
+            if any(iou(line, other) > NMS_IOU for other in out):
+                continue
+            line_kept = True
+        elif line_kept and iou(moment, line) > NMS_IOU:
+            continue
+        out.append(moment)
+    return out
+
+
+def iou(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    """Intersection over union of two (start, end, ...) spans in seconds."""
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def clip_bounds(bounds: MomentBounds, clip_seconds: float) -> tuple[int, int]:

@@ -54,12 +54,14 @@ def line_texts(conn: sqlite3.Connection) -> list[str]:
 class LineIndex:
     """The lines of a snapshot: which video each belongs to, its stream, and the two ways to find one."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, spec: IndexSpec) -> None:
-        rows = conn.execute("SELECT idx, stream FROM lines ORDER BY rowid").fetchall()
+    def __init__(self, path: Path, conn: sqlite3.Connection, spec: IndexSpec, vectors: np.ndarray) -> None:
+        rows = conn.execute("SELECT idx, stream, start_s, end_s FROM lines ORDER BY rowid").fetchall()
         self.videos = np.array([r[0] for r in rows], dtype=np.int64)  # [L] video idx of each line
+        self.spans = np.array([r[2:] for r in rows], dtype=np.float64).reshape(-1, 2)  # [L, 2] seconds
         names = sorted({r[1] for r in rows})
         self.stream_names = {name: code for code, name in enumerate(names)}
         self.streams = np.array([self.stream_names[r[1]] for r in rows], dtype=np.int16)  # [L]
+        self.vectors = vectors  # [L, Dt] float16, memory-mapped
         if spec.ntotal != len(rows):
             raise SnapshotError(f"{spec.file} has {spec.ntotal} vectors for {len(rows)} lines")
         self.index = faiss_index.load_index(path / spec.file)
@@ -77,6 +79,10 @@ class LineIndex:
             return None
         codes = [self.stream_names[s] for s in streams if s in self.stream_names]
         return np.isin(self.streams, codes)
+
+    def similarity(self, lines: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Cosine [n] of the lines [n] to a sentence vector [Dt]."""
+        return np.asarray(self.vectors[lines], dtype=np.float32) @ np.asarray(q, dtype=np.float32)
 
     def search_vectors(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> np.ndarray:
         """The best lines [<=k] for a sentence vector [Dt], by cosine, best first.

@@ -96,7 +96,9 @@ class Snapshot:
         self._line_vectors = self._array(LINE_VECTORS) if with_lines else None
         # Line retrieval (None: a snapshot written before line vectors, or one without lines).
         self.lines = (
-            LineIndex(path, self._db, manifest.line_index) if manifest.line_index and with_lines else None
+            LineIndex(path, self._db, manifest.line_index, self._line_vectors)
+            if manifest.line_index and self._line_vectors is not None
+            else None
         )
 
     @property

@@ -18,7 +18,7 @@ from service.app import create_app
 from service.cache import Cache, connect
 from service.metrics import Metrics
 from service.schemas import SearchRequest
-from service.search import SearchPipeline
+from service.search import SearchPipeline, with_line
 from service.settings import Settings
 from tests.conftest import TINY_MODEL
 
@@ -117,7 +117,7 @@ def test_a_video_found_only_by_a_line_becomes_a_candidate(
         moments = pipeline(setup, redis_url).search(
             SearchRequest.model_validate({"query": QUERY, "top_k_videos": 3, "limit": 100}), snap
         )
-        assert "d" in {m.video_id for m in moments.moments}
+        assert ("d", 6.0, 9.0) in {(m.video_id, m.start, m.end) for m in moments.moments}  # its line's span
 
 
 @pytest.fixture
@@ -151,3 +151,10 @@ def test_a_snapshot_without_line_vectors_still_searches(
             SearchRequest.model_validate({"query": QUERY, "top_k_videos": 3, "limit": 100}), snap
         )
     assert answer.moments and {m.video_id for m in answer.moments} <= {"a", "b", "c"}
+
+
+def test_a_line_span_joins_a_videos_moments_by_score() -> None:
+    head = [(0.0, 3.0, 0.9), (6.0, 7.5, 0.5), (12.0, 15.0, 0.2)]
+    assert with_line(head, (6.0, 8.0, 0.6)) == [(0.0, 3.0, 0.9), (6.0, 8.0, 0.6), (12.0, 15.0, 0.2)]
+    assert with_line(head, (0.0, 2.5, 0.7)) == head  # a stronger span covers it
+    assert with_line(head, (20.0, 22.0, 0.1)) == [*head, (20.0, 22.0, 0.1)]

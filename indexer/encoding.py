@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 import models
 from indexer.cues import CONCEPTS, Cue
@@ -32,7 +33,8 @@ CHUNK_CLIPS = 32  # clips decoded and encoded at a time on the in-process path
 
 @dataclass
 class EncodedVideo:
-    """One video's vectors (float32, L2-normalised), its duration in seconds and its streams' timed lines."""
+    """One video's vectors (float32, L2-normalised), its duration in seconds, its streams' timed lines and
+    each line's sentence vector (the frozen text encoder's; None from checkpoints written before them)."""
 
     clips: np.ndarray  # [C, D]
     segments: np.ndarray  # [S, D]
@@ -40,23 +42,24 @@ class EncodedVideo:
     video: np.ndarray  # [D]
     duration: float
     lines: list[Cue] = field(default_factory=list)
+    line_vectors: np.ndarray | None = None  # [len(lines), Dt]
 
     def save(self, path: Path) -> None:
         """Write as `.npz` atomically: a unique temp file beside `path`, fsync, rename, fsync the folder."""
         buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            clips=self.clips,
-            segments=self.segments,
-            segment_ranges=self.segment_ranges,
-            video=self.video,
-            duration=np.float64(self.duration),
-            line_stream=np.array([line.stream for line in self.lines], dtype=str),
-            line_times=np.array([(line.start, line.end) for line in self.lines], dtype=np.float64).reshape(
-                -1, 2
-            ),
-            line_text=np.array([line.text for line in self.lines], dtype=str),
-        )
+        arrays: dict[str, np.ndarray] = {
+            "clips": self.clips,
+            "segments": self.segments,
+            "segment_ranges": self.segment_ranges,
+            "video": self.video,
+            "duration": np.asarray(self.duration, dtype=np.float64),
+            "line_stream": np.array([line.stream for line in self.lines], dtype=str),
+            "line_times": np.array([(c.start, c.end) for c in self.lines], dtype=np.float64).reshape(-1, 2),
+            "line_text": np.array([line.text for line in self.lines], dtype=str),
+        }
+        if self.line_vectors is not None:
+            arrays["line_vectors"] = self.line_vectors
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as one array
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         with open(tmp, "wb") as handle:
@@ -87,6 +90,7 @@ class EncodedVideo:
                 ]
                 if "line_text" in data
                 else [],
+                line_vectors=data.get("line_vectors"),
             )
 
 
@@ -188,13 +192,30 @@ class VideoEncoder:
         return tokens[:, :used], mask[:, :used]
 
     @torch.no_grad()
+    def line_vectors(self, lines: Sequence[Cue]) -> np.ndarray:
+        """Each line's sentence vector [len(lines), Dt] float32 (mean pooled, L2-normalised); texts once."""
+        unique = sorted({line.text for line in lines})
+        vectors = np.zeros((len(unique), self.text_encoder.dim), dtype=np.float32)
+        for start in range(0, len(unique), FRAME_BATCH):
+            pooled = self.text_encoder(unique[start : start + FRAME_BATCH]).pooled
+            vectors[start : start + len(pooled)] = F.normalize(pooled.float(), dim=-1).cpu().numpy()
+        rows = {text: i for i, text in enumerate(unique)}
+        return vectors[np.asarray([rows[line.text] for line in lines], dtype=np.int64)]
+
+    @torch.no_grad()
     def encode(
-        self, frame_feats: np.ndarray, frame_mask: np.ndarray, texts: Sequence[str], duration: float
+        self,
+        frame_feats: np.ndarray,
+        frame_mask: np.ndarray,
+        texts: Sequence[str],
+        duration: float,
+        lines: Sequence[Cue] = (),
     ) -> EncodedVideo:
         """Frame features [C, F, Dv] + mask [C, F] + one text per clip -> the video's vectors.
 
         With visual concepts (`ModelConfig.concepts`), each clip's class names join its text, and they are
         kept as the video's "concepts" lines (consecutive clips that saw the same merged into one line).
+        `lines` (the streams' timed lines) join them, by start time, each with its sentence vector.
         """
         if frame_feats.ndim != 3 or frame_feats.shape[2] != self.config.visual_dim:
             raise ValueError(
@@ -210,13 +231,16 @@ class VideoEncoder:
             [f"{text} {names}".strip() for text, names in zip(texts, seen, strict=True)]
         )
         encoding = self.model.encode_video(feats, mask, sub_tokens, sub_mask)
+        concepts = concept_lines(seen, self.config.clip_seconds, duration)
+        all_lines = sorted([*lines, *concepts], key=lambda cue: (cue.start, cue.stream))
         return EncodedVideo(
             clips=encoding.clips.float().cpu().numpy(),
             segments=encoding.segments.float().cpu().numpy(),
             segment_ranges=encoding.segment_ranges.cpu().numpy().astype(np.int64),
             video=encoding.video.float().cpu().numpy(),
             duration=duration,
-            lines=concept_lines(seen, self.config.clip_seconds, duration),
+            lines=all_lines,
+            line_vectors=self.line_vectors(all_lines),
         )
 
     def encode_file(self, path: Path, subtitles: Path | None = None) -> EncodedVideo:
@@ -275,8 +299,6 @@ class PendingVideo:
     def finish(self, duration: float) -> EncodedVideo:
         if not self.feats:
             raise ValueError("no clips were decoded")
-        encoded = self.encoder.encode(
-            np.concatenate(self.feats), np.concatenate(self.masks), self.texts, duration
+        return self.encoder.encode(
+            np.concatenate(self.feats), np.concatenate(self.masks), self.texts, duration, self.lines
         )
-        encoded.lines = sorted([*self.lines, *encoded.lines], key=lambda cue: (cue.start, cue.stream))
-        return encoded

@@ -408,6 +408,7 @@ class _Batch:
                         segment_ranges=encoded.segment_ranges,
                         video_vector=encoded.video,
                         lines=encoded.lines,
+                        line_vectors=encoded.line_vectors,
                     )
                 )
             self.timings["write"] = report["timings"]["write"] = time.perf_counter() - started

@@ -1,6 +1,8 @@
-"""The query path (frozen text encoder, mean pooling, the model's query head) exported to ONNX, fp32 or int8.
+"""The query path (frozen text encoder, mean pooling, a head) exported to ONNX, fp32 or int8. The head is the
+model's query head (`query`: the query vector) or `SentenceQuery` (`sentence`: the text encoder's own sentence
+vector, which line retrieval compares with the stored lines' vectors).
 
-Files live in `cache_dir/<key>/query-<precision>.onnx`, `key` hashing everything the graph depends on (the
+Files live in `cache_dir/<key>/<head>-<precision>.onnx`, `key` hashing everything the graph depends on (the
 text encoder's and the query head's weights, `max_length`, the export format), so a cached file is never stale
 and a fresh machine exports on first use (a few seconds). Each file is written under a temporary name and
 renamed: a reader never sees half a file, and exporters racing on one key end with the same bytes.
@@ -20,9 +22,11 @@ import torch
 from torch import Tensor, nn
 
 from models.checkpoint import state_bytes
+from models.hero import SentenceQuery
 from models.model import KairosModel
 
 Precision = Literal["fp32", "int8"]
+Head = Literal["query", "sentence"]
 OPSET = 17
 EXPORT_FORMAT = "1"  # bump when QueryGraph or the export settings change
 INPUTS = ("input_ids", "attention_mask")
@@ -35,47 +39,53 @@ def default_cache_dir() -> Path:
     return Path(root) / "kairos" / "onnx"
 
 
-class QueryGraph(nn.Module):
-    """Token ids and mask [B,L] -> query vectors [B,dim], as `encode_query(text_encoder(texts))`."""
+def head_module(model: KairosModel, head: Head) -> nn.Module:
+    """The model's query head, or the parameter-free sentence head."""
+    return model.query if head == "query" else SentenceQuery()
 
-    def __init__(self, model: KairosModel) -> None:
+
+class QueryGraph(nn.Module):
+    """Token ids and mask [B,L] -> vectors [B,dim], as `head(text_encoder(texts))`."""
+
+    def __init__(self, model: KairosModel, head: Head = "query") -> None:
         super().__init__()
         self.encoder = model.text_encoder
         self.text = self.encoder.model  # a submodule, so its weights are the graph's
-        self.query = model.query
+        self.query = head_module(model, head)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         features = self.encoder.features({"input_ids": input_ids, "attention_mask": attention_mask})
         return self.query(features)  # [B,dim]
 
 
-def export_key(model: KairosModel) -> str:
-    """sha256 (16 hex) of the export format, `max_length` and the text encoder's and query head's tensors."""
+def export_key(model: KairosModel, head: Head = "query") -> str:
+    """sha256 (16 hex) of the export format, `max_length` and the text encoder's and the head's tensors."""
     text = model.text_encoder
-    digest = hashlib.sha256(f"{EXPORT_FORMAT}\x00{OPSET}\x00{text.max_length}".encode())
-    for prefix, module in (("text.", text.model), ("query.", model.query)):
+    header = f"{EXPORT_FORMAT}\x00{OPSET}\x00{text.max_length}" + ("" if head == "query" else f"\x00{head}")
+    digest = hashlib.sha256(header.encode())
+    for prefix, module in (("text.", text.model), ("query.", head_module(model, head))):
         for chunk in state_bytes(module.state_dict(), prefix):
             digest.update(chunk)
     return digest.hexdigest()[:16]
 
 
-def onnx_file(model: KairosModel, precision: Precision, cache_dir: Path) -> Path:
-    """The model's query path as an ONNX file at `precision`, exported (and quantized) on first use."""
-    folder = cache_dir / export_key(model)
-    fp32 = folder / "query-fp32.onnx"
+def onnx_file(model: KairosModel, precision: Precision, cache_dir: Path, head: Head = "query") -> Path:
+    """The model's query path (with `head`) as an ONNX file at `precision`, exported (and quantized) once."""
+    folder = cache_dir / export_key(model, head)
+    fp32 = folder / f"{head}-fp32.onnx"
     if not fp32.exists():
-        write_atomic(fp32, lambda tmp: export_fp32(model, tmp))
+        write_atomic(fp32, lambda tmp: export_fp32(model, tmp, head))
     if precision == "fp32":
         return fp32
-    int8 = folder / "query-int8.onnx"
+    int8 = folder / f"{head}-int8.onnx"
     if not int8.exists():
         write_atomic(int8, lambda tmp: quantize_int8(fp32, tmp))
     return int8
 
 
-def export_fp32(model: KairosModel, path: Path) -> None:
+def export_fp32(model: KairosModel, path: Path, head: Head = "query") -> None:
     """torch.onnx (TorchScript exporter: offline, no onnxscript) with dynamic batch and sequence axes."""
-    graph = QueryGraph(model).eval()
+    graph = QueryGraph(model, head).eval()
     # The example has padding, so the traced graph keeps the attention mask (an unpadded one may drop it).
     example = model.text_encoder.preprocess(["a padded example query", "a query"])
     axes = {name: {0: "batch", 1: "length"} for name in INPUTS} | {OUTPUT: {0: "batch"}}

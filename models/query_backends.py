@@ -1,6 +1,7 @@
 """Query texts -> query vectors [B, dim] float32 through one of three backends: torch, ONNX fp32, ONNX int8.
 
-All three compute `encode_query(text_encoder(texts))`; the ONNX ones run the graph of `models.onnx_export`
+All three compute `encode_query(text_encoder(texts))` (head `query`), or the text encoder's own sentence
+vector (head `sentence`, [B, Dt], for line retrieval); the ONNX ones run the graph of `models.onnx_export`
 in an ONNX Runtime session on one intra-op and one inter-op thread (one thread per library per process).
 """
 
@@ -14,7 +15,7 @@ import torch
 
 from models.encoders import TextEncoder
 from models.model import KairosModel
-from models.onnx_export import INPUTS, OUTPUT, Precision, onnx_file
+from models.onnx_export import INPUTS, OUTPUT, Head, Precision, head_module, onnx_file
 
 QueryBackendName = Literal["torch", "onnx-fp32", "onnx-int8"]
 BACKENDS: tuple[QueryBackendName, ...] = get_args(QueryBackendName)
@@ -32,19 +33,20 @@ class QueryBackend(Protocol):
 
 
 class TorchQueries:
-    """The model's own path in torch: the text encoder, then `encode_query`."""
+    """The model's own path in torch: the text encoder, then the head (query or sentence)."""
 
     name = "torch"
 
-    def __init__(self, model: KairosModel) -> None:
+    def __init__(self, model: KairosModel, head: Head = "query") -> None:
         self.model = model
-        self.dim = model.config.dim
+        self.head = head_module(model, head)
+        self.dim = model.config.dim if head == "query" else model.text_encoder.dim
 
     @torch.inference_mode()
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode_query(self.model.text_encoder(texts))
+        vectors = self.head(self.model.text_encoder(texts))
         return np.ascontiguousarray(vectors.float().cpu().numpy())
 
 
@@ -75,12 +77,15 @@ class OnnxQueries:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def load_query_backend(model: KairosModel, name: QueryBackendName, cache_dir: Path) -> QueryBackend:
-    """The named backend for `model`; the ONNX ones export into `cache_dir` on first use."""
+def load_query_backend(
+    model: KairosModel, name: QueryBackendName, cache_dir: Path, head: Head = "query"
+) -> QueryBackend:
+    """The named backend for `model` and `head`; the ONNX ones export into `cache_dir` on first use."""
     if name == "torch":
-        return TorchQueries(model)
+        return TorchQueries(model, head)
     if name not in BACKENDS:
         raise ValueError(f"unknown query encoder {name!r}: expected one of {', '.join(BACKENDS)}")
     precision: Precision = "fp32" if name == "onnx-fp32" else "int8"
-    path = onnx_file(model, precision, cache_dir)
-    return OnnxQueries(path, model.text_encoder, model.config.dim, name)
+    path = onnx_file(model, precision, cache_dir, head)
+    dim = model.config.dim if head == "query" else model.text_encoder.dim
+    return OnnxQueries(path, model.text_encoder, dim, name)

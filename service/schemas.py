@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.settings import MAX_LIMIT, MAX_QUERY_CHARS, MAX_TOP_K_VIDEOS
 
 VideoId = str
+StreamName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+def streams_field() -> Any:
+    """The `streams` field of a search request."""
+    return Field(
+        None,
+        min_length=1,
+        max_length=16,
+        description='Streams whose lines may match in stage 1, e.g. ["subtitles", "ocr"]; default all.',
+    )
 
 
 class Strict(BaseModel):
@@ -48,11 +59,13 @@ class SearchRequest(MomentBounds):
     video_ids: list[VideoId] | None = Field(
         None, min_length=1, max_length=MAX_TOP_K_VIDEOS, description="Search only these videos."
     )
+    streams: list[StreamName] | None = streams_field()
 
 
 class VideoSearchRequest(Strict):
     query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS)
     limit: int = Field(default=10, ge=1, le=MAX_TOP_K_VIDEOS, description="Videos to return.")
+    streams: list[StreamName] | None = streams_field()
 
 
 class LocalizeRequest(MomentBounds):

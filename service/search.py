@@ -4,7 +4,11 @@
    (torch, ONNX fp32 or int8), micro-batched with concurrent requests when a wait is set; remembered in
    process (a small LRU) and cached in Redis, both keyed by model fingerprint and normalised query text;
 2. stage 1: the top-K candidate videos from FAISS. `segments` mode (the default, as HERO/XML): a video's
-   score is its best segment similarity; `video` mode: the similarity of its one video vector;
+   score is its best segment similarity; `video` mode: the similarity of its one video vector. With line
+   retrieval (`line_retrieval`, on by default, where the snapshot has line vectors), every stream's lines
+   are searched too: the best lines by the query's sentence vector (FAISS) and by its words (BM25), fused per
+   line by reciprocal rank (RRF), give videos ranked by their best line; the two video rankings are fused by
+   RRF again, and a video's score is its fused score scaled into (0, 1] (1: first in both);
 3. stage 2: the B/E/O moment head over the clip vectors of the best max(limit, `stage2_videos`) candidates,
    laid end to end in one batch, decoded into spans (per-video NMS in the decoder; spans of different videos
    never overlap);
@@ -24,7 +28,7 @@ import time
 import unicodedata
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -32,6 +36,7 @@ import torch
 from torch import Tensor
 
 from indexer.snapshot import Snapshot, VideoNotFoundError
+from indexer.snapshot.lines import LineIndex
 from models.model import KairosModel
 from models.moment import Span, decode_moments_batch, similarity_moments, spans_to_seconds
 from models.onnx_export import default_cache_dir
@@ -39,6 +44,7 @@ from models.query_backends import QueryBackend, load_query_backend
 from service.batcher import MicroBatcher
 from service.cache import Cache, cache_key
 from service.errors import ApiError
+from service.fusion import best_per_group, rrf
 from service.memo import VectorMemo
 from service.metrics import Metrics
 from service.schemas import (
@@ -69,10 +75,14 @@ def normalise_query(query: str) -> str:
 
 @dataclass(frozen=True)
 class Candidates:
-    """Stage-1 result: video indices [K] into the snapshot and their scores [K], best first."""
+    """Stage-1 result: video indices [K] into the snapshot and their scores [K], best first; `fused` when the
+    scores are RRF scores (ranked with `line_temperature`); `spans`: video idx -> (start s, end s, cosine) of
+    its best line, a candidate moment (moment score 1: a line that close to the query is the moment)."""
 
     idx: np.ndarray
     scores: np.ndarray
+    fused: bool = False
+    spans: dict[int, tuple[float, float, float]] = field(default_factory=dict)
 
 
 class _Clock:
@@ -109,6 +119,13 @@ class SearchPipeline:
         self.stage1_mode = settings.stage1
         self.temperature = settings.softmax_temperature
         self.stage2_videos = settings.stage2_videos
+        self.line_retrieval = settings.line_retrieval
+        self.line_candidates = settings.line_candidates
+        self.line_rrf_k = settings.line_rrf_k
+        self.line_temperature = settings.line_temperature
+        self.line_min_similarity = settings.line_min_similarity
+        self.line_min_word_similarity = settings.line_min_word_similarity
+        self.line_moments = settings.line_moments
         self._duration_cache: tuple[weakref.ref[Snapshot], np.ndarray] | None = None
         cache_dir = settings.query_encoder_dir or default_cache_dir()
         self.queries: QueryBackend = load_query_backend(model, settings.query_encoder, cache_dir)
@@ -118,6 +135,11 @@ class SearchPipeline:
             else None
         )
         self.memo = VectorMemo(settings.query_memo_size)
+        # Line retrieval compares the text encoder's own sentence vector of the query with the lines'; for a
+        # zero-shot model that is the query vector itself.
+        self.sentences: QueryBackend | None = None
+        if self.line_retrieval != "off" and not model.config.zero_shot:
+            self.sentences = load_query_backend(model, settings.query_encoder, cache_dir, "sentence")
 
     # -- stages -------------------------------------------------------------------------------------------
 
@@ -135,12 +157,54 @@ class SearchPipeline:
         self.memo.put(self.fingerprint, text, vector)
         return np.asarray(vector, dtype=np.float32)
 
+    def encode_sentence(self, query: str, q: np.ndarray) -> np.ndarray:
+        """The query's sentence vector [Dt] (`q` itself for a zero-shot model), memoised and cached as `q`."""
+        if self.sentences is None:
+            return q
+        text = normalise_query(query)
+        tag = f"{self.fingerprint}/sentence"
+        vector = self.memo.get(tag, text)
+        if vector is None:
+            key = cache_key("svec", self.fingerprint, text)
+            vector = self.cache.get_vector(key, self.sentences.dim)
+            if vector is None:
+                vector = self.sentences.encode([text])[0]
+                self.cache.set_vector(key, vector)
+            self.memo.put(tag, text, vector)
+        return np.asarray(vector, dtype=np.float32)
+
     def stage1(
-        self, snapshot: Snapshot, q: np.ndarray, k: int, video_ids: list[str] | None = None
+        self,
+        snapshot: Snapshot,
+        q: np.ndarray,
+        k: int,
+        video_ids: list[str] | None = None,
+        query: str | None = None,
+        streams: list[str] | None = None,
     ) -> Candidates:
-        """Top-k candidate videos for the query vector [D], optionally only among `video_ids`."""
+        """Top-k candidate videos for the query vector [D], optionally only among `video_ids`; with the
+        query text, also by the lines (of `streams`, default all) where line retrieval is on and possible."""
         if video_ids is not None:
             return self._score_videos(snapshot, q, k, video_ids)
+        lines = snapshot.lines if self.line_retrieval != "off" and query is not None else None
+        segments = (
+            self._segment_candidates(snapshot, q, k)
+            if self.line_retrieval != "only" or lines is None
+            else None
+        )
+        if lines is None:
+            assert segments is not None
+            return segments
+        by_line = self._line_candidates(lines, query or "", self.encode_sentence(query or "", q), streams)
+        spans = by_line.spans if self.line_moments else {}
+        if segments is not None and len(by_line.idx) == 0:  # no line close enough: the segments' ranking
+            return segments
+        if segments is None:
+            return Candidates(by_line.idx[:k], by_line.scores[:k] * (self.line_rrf_k + 1), True, spans)
+        idx, scores = rrf([segments.idx, by_line.idx], self.line_rrf_k)
+        return Candidates(idx[:k], scores[:k] * (self.line_rrf_k + 1) / 2, True, spans)
+
+    def _segment_candidates(self, snapshot: Snapshot, q: np.ndarray, k: int) -> Candidates:
         queries = q[None, :]
         if self.stage1_mode == "segments":
             scores, idx = snapshot.top_videos(queries, k)
@@ -148,6 +212,29 @@ class SearchPipeline:
             scores, idx = snapshot.search_videos(queries, k)
         found = idx[0] >= 0
         return Candidates(idx[0][found], scores[0][found])
+
+    def _line_candidates(
+        self, lines: LineIndex, query: str, sentence: np.ndarray, streams: list[str] | None
+    ) -> Candidates:
+        """Videos by their best line: lines by sentence vector (kept at cosine >= `line_min_similarity`) and
+        by BM25 (kept at cosine >= `line_min_word_similarity`: words shared by chance are no evidence), fused
+        per line by RRF; a video's best line's span is a candidate moment."""
+        allowed = lines.allowed(streams)
+        n = self.line_candidates
+        rankings = [lines.search_vectors(sentence, n, allowed), lines.search_words(query, n, allowed)]
+        gates = (self.line_min_similarity, self.line_min_word_similarity)
+        close = [
+            found[lines.similarity(found, sentence) >= gate]
+            for found, gate in zip(rankings, gates, strict=True)
+        ]
+        found, scores = rrf(close, self.line_rrf_k)
+        videos, best = best_per_group(found, lines.videos[found])
+        cosines = lines.similarity(found[best], sentence)
+        spans = {
+            int(video): (float(lines.spans[line, 0]), float(lines.spans[line, 1]), float(cosine))
+            for video, line, cosine in zip(videos, found[best], cosines, strict=True)
+        }
+        return Candidates(videos, scores[best], spans=spans)
 
     def _score_videos(self, snapshot: Snapshot, q: np.ndarray, k: int, video_ids: list[str]) -> Candidates:
         """Exact stage-1 scores of the given videos (a filter must not depend on FAISS recall)."""
@@ -183,7 +270,8 @@ class SearchPipeline:
         clip_seconds = snapshot.manifest.clip_seconds
         min_clips, max_clips = clip_bounds(bounds, clip_seconds)
         scores = candidates.scores.astype(np.float64)
-        weights = np.exp((scores - scores.max()) / self.temperature)
+        temperature = self.line_temperature if candidates.fused else self.temperature
+        weights = np.exp((scores - scores.max()) / temperature)
         durations = self._durations(snapshot)
         budget = max(limit, self.stage2_videos)
         vectors: dict[int, np.ndarray] = {}  # candidate row -> clip vectors, for the rows scored
@@ -206,12 +294,14 @@ class SearchPipeline:
             decoded = self._decode(q, [vectors[row] for row in part], limit, min_clips, max_clips)
             for row, spans in zip(part, decoded, strict=True):
                 duration = float(durations[int(candidates.idx[row])])
-                for span in spans:
-                    start, end = spans_to_seconds(span, clip_seconds, duration)
-                    score = float(weights[row] * span.score)
+                moments = [(*spans_to_seconds(span, clip_seconds, duration), span.score) for span in spans]
+                if (line := candidates.spans.get(int(candidates.idx[row]))) is not None:
+                    moments = with_line(moments, (line[0], min(line[1], duration), 1.0))
+                for start, end, moment_score in moments:
+                    score = float(weights[row] * moment_score)
                     if end <= start or not in_bounds(end - start, bounds) or score < bounds.min_score:
                         continue
-                    found.append((score, row, start, end, span.score))
+                    found.append((score, row, start, end, moment_score))
         found = per_video(found, bounds.max_per_video)
         return [
             Moment(
@@ -275,7 +365,10 @@ class SearchPipeline:
         def compute(clock: _Clock) -> SearchResponse:
             q = clock.run("encode", lambda: self.encode(request.query))
             candidates = clock.run(
-                "stage1", lambda: self.stage1(snapshot, q, request.top_k_videos, request.video_ids)
+                "stage1",
+                lambda: self.stage1(
+                    snapshot, q, request.top_k_videos, request.video_ids, request.query, request.streams
+                ),
             )
             moments = clock.run(
                 "stage2", lambda: self.stage2(snapshot, q, candidates, request.limit, request)
@@ -291,7 +384,10 @@ class SearchPipeline:
 
         def compute(clock: _Clock) -> VideoSearchResponse:
             q = clock.run("encode", lambda: self.encode(request.query))
-            candidates = clock.run("stage1", lambda: self.stage1(snapshot, q, request.limit))
+            candidates = clock.run(
+                "stage1",
+                lambda: self.stage1(snapshot, q, request.limit, None, request.query, request.streams),
+            )
             hits = [
                 VideoHit(video_id=snapshot.video_ids[int(i)], score=float(s))
                 for i, s in zip(candidates.idx, candidates.scores, strict=True)
@@ -337,6 +433,15 @@ class SearchPipeline:
             self.stage1_mode,
             self.temperature,
             self.stage2_videos,
+            (
+                self.line_retrieval,
+                self.line_candidates,
+                self.line_rrf_k,
+                self.line_temperature,
+                self.line_min_similarity,
+                self.line_min_word_similarity,
+                self.line_moments,
+            ),
             payload,
         )
         stored = self.cache.get_json(key)
@@ -383,6 +488,31 @@ def matched_lines(
         for line in lines
         if line.start <= at < line.end
     ]
+
+
+def with_line(
+    moments: list[tuple[float, float, float]], line: tuple[float, float, float]
+) -> list[tuple[float, float, float]]:
+    """A video's (start, end, moment score) spans with its best line's span, by score: the line's span leaves
+    out the weaker spans it overlaps at IoU > NMS_IOU, or goes itself when a stronger one overlaps it."""
+    out: list[tuple[float, float, float]] = []
+    line_kept = False
+    for moment in sorted([*moments, line], key=lambda m: -m[2]):
+        if moment is line:
+            if any(iou(line, other) > NMS_IOU for other in out):
+                continue
+            line_kept = True
+        elif line_kept and iou(moment, line) > NMS_IOU:
+            continue
+        out.append(moment)
+    return out
+
+
+def iou(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    """Intersection over union of two (start, end, ...) spans in seconds."""
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def clip_bounds(bounds: MomentBounds, clip_seconds: float) -> tuple[int, int]:

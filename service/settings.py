@@ -19,6 +19,7 @@ MAX_TOP_K_VIDEOS = 1000
 MAX_LIMIT = 100
 
 Stage1Mode = Literal["segments", "video"]
+LineRetrieval = Literal["on", "off", "only"]
 QueryEncoder = Literal["torch", "onnx-fp32", "onnx-int8"]  # = models.query_backends.BACKENDS (tested)
 Role = Literal["write", "read"]
 
@@ -53,6 +54,22 @@ class Settings(BaseSettings):
     reload_interval_s: float = Field(default=1.0, gt=0, le=3600)  # how often CURRENT is polled
     stage1: Stage1Mode = "segments"  # video score: best segment similarity, or the video vector
     softmax_temperature: float = Field(default=0.1, gt=0, le=10)  # of the video scores in the ranking
+    # Stage-1 line retrieval (benchmarks/results/line_fusion.md): "on" fuses the segment index's candidate
+    # videos with those of every stream's lines (the best `line_candidates` lines by sentence vector and by
+    # BM25, reciprocal-rank fusion with `line_rrf_k`), ranked with `line_temperature`; "off": segments only;
+    # "only": lines only (an ablation). Snapshots without line vectors search their segments only. A line
+    # counts only at cosine >= `line_min_similarity` to the query (`line_min_word_similarity` when found by
+    # BM25; held-out synthetic queries, 10th-90th percentile of the best line: visual ones 0.16-0.26, spoken
+    # ones 0.47-0.71); where none does, stage 1 is the segments' alone. With `line_moments`, a candidate's
+    # best line's span is one of its moments, first in its video. k, temperature and the gates were chosen
+    # on the held-out val split.
+    line_retrieval: LineRetrieval = "on"
+    line_candidates: int = Field(default=100, ge=1, le=10_000)
+    line_rrf_k: int = Field(default=10, ge=1, le=10_000)
+    line_temperature: float = Field(default=0.05, gt=0, le=10)
+    line_min_similarity: float = Field(default=0.3, ge=-1, le=1)
+    line_min_word_similarity: float = Field(default=0.2, ge=-1, le=1)
+    line_moments: bool = True
     # The moment head scores the best max(limit, stage2_videos) candidates of stage 1 (README, Performance)
     stage2_videos: int = Field(default=10, ge=1, le=MAX_TOP_K_VIDEOS)
     # Query encoding (benchmarks/results/query_encoder.md, microbatch.json): the backend, where ONNX exports

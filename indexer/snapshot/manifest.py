@@ -18,6 +18,8 @@ SEGMENT_ROWS = "segments.i32"
 VIDEOS = "videos.f16"
 SEGMENT_INDEX = "segments.faiss"
 VIDEO_INDEX = "videos.faiss"
+LINE_VECTORS = "lines.f16"  # one sentence vector per row of the lines table, in its rowid order
+LINE_INDEX = "lines.faiss"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Manifest:
     arrays: dict[str, ArraySpec]
     report: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    line_index: IndexSpec | None = None  # None: snapshots written before line vectors, or without lines
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -86,6 +89,7 @@ class Manifest:
             },
             report=dict(data.get("report", {})),
             format_version=int(data["format_version"]),
+            line_index=IndexSpec(**data["line_index"]) if data.get("line_index") else None,
         )
 
     @classmethod

@@ -104,12 +104,22 @@ def has_lines(conn: sqlite3.Connection) -> bool:
     )
 
 
-def read_lines(conn: sqlite3.Connection, idx: int) -> list[Cue]:
-    """The lines of the video `idx`, by start time."""
+def read_lines(conn: sqlite3.Connection, idx: int) -> tuple[list[int], list[Cue]]:
+    """The lines of the video `idx`, by start time, and their line numbers (rowid - 1)."""
     rows = conn.execute(
-        "SELECT start_s, end_s, text, stream FROM lines WHERE idx = ? ORDER BY start_s, stream", (idx,)
-    )
-    return [Cue(*row) for row in rows]
+        "SELECT rowid - 1, start_s, end_s, text, stream FROM lines WHERE idx = ? "
+        "ORDER BY start_s, stream, rowid",
+        (idx,),
+    ).fetchall()
+    return [row[0] for row in rows], [Cue(*row[1:]) for row in rows]
+
+
+def read_line(conn: sqlite3.Connection, line: int) -> tuple[int, Cue]:
+    """The video idx and the line with line number `line`."""
+    idx, *cue = conn.execute(
+        "SELECT idx, start_s, end_s, text, stream FROM lines WHERE rowid = ?", (line + 1,)
+    ).fetchone()
+    return int(idx), Cue(*cue)
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:

@@ -19,8 +19,10 @@ from indexer.snapshot.errors import (
     SnapshotNotFoundError,
     VideoNotFoundError,
 )
+from indexer.snapshot.lines import LineIndex
 from indexer.snapshot.manifest import (
     CLIPS,
+    LINE_VECTORS,
     MANIFEST,
     META,
     SEGMENT_ROWS,
@@ -89,6 +91,14 @@ class Snapshot:
         )
         self._video_search = _Searcher(
             faiss_index.load_index(path / manifest.video_index.file), manifest.video_index, dim
+        )
+        with_lines = manifest.line_index is not None and self._has_lines
+        self._line_vectors = self._array(LINE_VECTORS) if with_lines else None
+        # Line retrieval (None: a snapshot written before line vectors, or one without lines).
+        self.lines = (
+            LineIndex(path, self._db, manifest.line_index, self._line_vectors)
+            if manifest.line_index and self._line_vectors is not None
+            else None
         )
 
     @property
@@ -163,15 +173,27 @@ class Snapshot:
 
     def lines_at(self, idx: int) -> list[Cue]:
         """The timed lines of every stream of the video with index `idx` ([] for snapshots without lines)."""
+        return self._lines_at(idx)[1]
+
+    def _lines_at(self, idx: int) -> tuple[list[int], list[Cue]]:
         if not self._has_lines:
-            return []
+            return [], []
         with self._db_lock:
             return meta.read_lines(self._db, idx)
+
+    def line(self, line: int) -> tuple[int, Cue]:
+        """The video idx and the line with line number `line` (a row of `lines`' indexes)."""
+        with self._db_lock:
+            return meta.read_line(self._db, line)
 
     def record(self, video_id: str) -> VideoRecord:
         """The stored form of a video, ready to be added to a new snapshot without re-encoding."""
         row = self.video(video_id)
         s_start, s_count = self._segment_spans[row.idx]
+        numbers, lines = self._lines_at(row.idx)
+        vectors = (
+            None if self._line_vectors is None else self._line_vectors[np.asarray(numbers, dtype=np.int64)]
+        )
         return VideoRecord(
             video_id=row.video_id,
             path=row.path,
@@ -182,7 +204,8 @@ class Snapshot:
             segments=self._segments[s_start : s_start + s_count],
             segment_ranges=self._segment_rows[s_start : s_start + s_count, 1:],
             video_vector=self._videos[row.idx],
-            lines=self.lines_at(row.idx),
+            lines=lines,
+            line_vectors=vectors,
         )
 
     def search_segments(

@@ -16,10 +16,12 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from indexer.cues import Cue
-from indexer.snapshot import faiss_index, layout, meta
+from indexer.snapshot import faiss_index, layout, lines, meta
 from indexer.snapshot.errors import DuplicateVideoError, SnapshotError
 from indexer.snapshot.manifest import (
     CLIPS,
+    LINE_INDEX,
+    LINE_VECTORS,
     MANIFEST,
     META,
     SEGMENT_INDEX,
@@ -53,6 +55,7 @@ class VideoRecord:
     segment_ranges: np.ndarray  # [S, 2] (start clip, end clip exclusive)
     video_vector: np.ndarray  # [D]
     lines: list[Cue] = field(default_factory=list)  # its streams' timed lines
+    line_vectors: np.ndarray | None = None  # [len(lines), Dt] sentence vectors (None: not computed)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ def _validate(record: VideoRecord, dim: int) -> None:
     for name in ("clips", "segments", "video_vector"):
         if not np.isfinite(getattr(record, name)).all():
             raise fail(f"{name} contain NaN or infinite values")
+    lv = record.line_vectors
+    if lv is not None and (lv.ndim != 2 or len(lv) != len(record.lines) or not np.isfinite(lv).all()):
+        raise fail(f"line_vectors have shape {lv.shape}, expected [{len(record.lines)}, Dt], finite")
 
 
 class SnapshotWriter:
@@ -115,9 +121,15 @@ class SnapshotWriter:
         self._files: dict[str, IO[bytes]] = {}
         self._db: sqlite3.Connection | None = None
         self._done = False
+        self._lines = 0
+        self._line_dim: int | None = None
+        self._line_vectors_ok = True  # False once a video with lines comes without their vectors
         try:
             self.partial.mkdir()
-            self._files = {name: open(self.partial / name, "wb") for name in _DTYPES}  # noqa: SIM115
+            self._files = {
+                name: open(self.partial / name, "wb")  # noqa: SIM115
+                for name in (*_DTYPES, LINE_VECTORS)
+            }
             self._db = meta.create(self.partial / META)
         except (OSError, sqlite3.Error) as exc:
             self.abort()
@@ -184,6 +196,7 @@ class SnapshotWriter:
             self._append(SEGMENTS, record.segments)
             self._append(SEGMENT_ROWS, rows)
             self._append(VIDEOS, record.video_vector[None, :])
+            self._append_line_vectors(record)
         except (OSError, sqlite3.Error) as exc:
             self.abort()
             raise SnapshotError(
@@ -193,6 +206,7 @@ class SnapshotWriter:
             self.abort()
             raise SnapshotError(f"video {record.video_id!r} could not be stored: {exc}") from exc
         self._ids.add(record.video_id)
+        self._lines += len(record.lines)
         self._counts[CLIPS] += n_clips
         self._counts[SEGMENTS] += n_segments
         self._counts[VIDEOS] += 1
@@ -214,6 +228,17 @@ class SnapshotWriter:
     def _append(self, name: str, array: np.ndarray) -> None:
         self._files[name].write(np.ascontiguousarray(array, dtype=_DTYPES[name]).tobytes())
 
+    def _append_line_vectors(self, record: VideoRecord) -> None:
+        """Line vectors go beside the lines table, float16; one video without them drops them all."""
+        vectors = record.line_vectors
+        if not record.lines or not self._line_vectors_ok:
+            return
+        if vectors is None or self._line_dim not in (None, vectors.shape[1]):
+            self._line_vectors_ok = False
+            return
+        self._line_dim = vectors.shape[1]
+        self._files[LINE_VECTORS].write(np.ascontiguousarray(vectors, dtype=np.float16).tobytes())
+
     def publish(self, report: dict[str, Any] | None = None) -> SnapshotInfo:
         """Finish the files, build the indexes, move the snapshot into place and make it CURRENT."""
         if self._done:
@@ -230,6 +255,8 @@ class SnapshotWriter:
     def _publish(self, report: dict[str, Any]) -> SnapshotInfo:
         assert self._db is not None
         self._db.commit()
+        with_lines = self._line_vectors_ok and self._line_dim is not None
+        texts = lines.line_texts(self._db) if with_lines else []
         self._db.close()
         self._db = None
         for f in self._files.values():
@@ -239,7 +266,10 @@ class SnapshotWriter:
         arrays = self._array_specs()
         segment_index = self._build(SEGMENTS, SEGMENT_INDEX, self.segment_factory, arrays[SEGMENTS])
         video_index = self._build(VIDEOS, VIDEO_INDEX, self.video_factory, arrays[VIDEOS])
-        for name in (META, SEGMENT_INDEX, VIDEO_INDEX):
+        line_index = self._build_lines(texts, arrays) if with_lines else None
+        if line_index is None:
+            (self.partial / LINE_VECTORS).unlink()
+        for name in (META, SEGMENT_INDEX, VIDEO_INDEX, *([LINE_INDEX] if line_index else [])):
             layout.fsync_path(self.partial / name)
         with layout.root_lock(self.root):
             version = layout.next_version(self.root)
@@ -256,6 +286,7 @@ class SnapshotWriter:
                 video_index=video_index,
                 arrays=arrays,
                 report=report,
+                line_index=line_index,
             )
             with open(self.partial / MANIFEST, "w") as out:
                 out.write(manifest.to_json())
@@ -279,13 +310,27 @@ class SnapshotWriter:
             specs[name] = ArraySpec(np.dtype(dtype).str, (rows[name], width), nbytes)
         return specs
 
+    def _build_lines(self, texts: list[str], arrays: dict[str, ArraySpec]) -> IndexSpec:
+        """The line vectors' array spec (into `arrays`), FAISS index (`auto`) and the BM25 index of texts."""
+        assert self._line_dim is not None and len(texts) == self._lines
+        nbytes = self._lines * self._line_dim * np.dtype(np.float16).itemsize
+        if (self.partial / LINE_VECTORS).stat().st_size != nbytes:
+            raise SnapshotError(
+                f"{self.partial / LINE_VECTORS} has an unexpected size; the snapshot is incomplete"
+            )
+        spec = ArraySpec(np.dtype(np.float16).str, (self._lines, self._line_dim), nbytes)
+        arrays[LINE_VECTORS] = spec
+        for path in lines.build_bm25(texts, self.partial):
+            layout.fsync_path(path)
+        return self._build(LINE_VECTORS, LINE_INDEX, faiss_index.AUTO, spec)
+
     def _build(self, source: str, target: str, requested: str, spec: ArraySpec) -> IndexSpec:
         n = spec.shape[0]
         factory, params = faiss_index.resolve_factory(requested, n, self.auto_exact_max)
         vectors = (
             np.memmap(self.partial / source, dtype=np.float16, mode="r", shape=spec.shape)
             if n
-            else np.zeros((0, self.dim), dtype=np.float16)
+            else np.zeros((0, spec.shape[1]), dtype=np.float16)
         )
         index = faiss_index.build_index(vectors, factory)
         del vectors

@@ -7,7 +7,6 @@ A hub id is fetched with `huggingface_hub` (and cached) where a network exists; 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -17,32 +16,18 @@ from torch import Tensor, nn
 
 from models.config import ModelError
 from models.encoders import TextEncoder, TextFeatures
+from models.hub import hub_folder
 
 if TYPE_CHECKING:
     from transformers import CLIPModel
 
 # What a transformers CLIP folder needs: config, safetensors weights (sharded or not), tokenizer files.
-HUB_FILES = ["*.json", "model*.safetensors*", "merges.txt", "vocab.json"]
 
 
 def clip_folder(source: str) -> Path:
     """A local folder as it is; a hub id -> its snapshot folder in the hub cache (downloaded when online)."""
     path = Path(source).expanduser()
-    if path.is_dir():
-        return _checked(path)
-    from huggingface_hub import snapshot_download
-
-    offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
-    try:
-        folder = Path(snapshot_download(source, allow_patterns=HUB_FILES, local_files_only=offline))
-    except Exception as exc:  # hub errors vary (offline, no network, unknown id, bad id): one message for all
-        why = "HF_HUB_OFFLINE is set" if offline else f"{type(exc).__name__}: no network, or no such id"
-        raise ModelError(
-            f"cannot load CLIP weights {source!r}: it is not a local folder and the hub could not supply it "
-            f"({why}). On a machine with a network run `hf download {source} --local-dir DIR`, copy DIR here "
-            "and use clip:DIR"
-        ) from None
-    return _checked(folder)
+    return _checked(path if path.is_dir() else hub_folder(source, "CLIP weights", "clip:DIR"))
 
 
 def _checked(folder: Path) -> Path:

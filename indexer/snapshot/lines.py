@@ -39,9 +39,13 @@ def tokens(texts: list[str]) -> list[list[str]]:
 
 
 def build_bm25(texts: list[str], folder: Path) -> list[Path]:
-    """A BM25 index over `texts` saved in `folder` (~2.8 s per 100 K lines on one core); the files written."""
+    """A BM25 index over `texts` saved in `folder` (~2.8 s per 100 K lines on one core); the files written
+    (none when no line has a word, only punctuation or stopwords: bm25s cannot index no vocabulary)."""
+    corpus = tokens(texts)
+    if not any(corpus):
+        return []
     retriever = bm25s.BM25()
-    retriever.index(tokens(texts), show_progress=False)
+    retriever.index(corpus, show_progress=False)
     retriever.save(str(folder), show_progress=False, **BM25_FILES)
     return [folder / name for name in BM25_FILES.values() if (folder / name).exists()]
 
@@ -67,7 +71,10 @@ class LineIndex:
         self.index = faiss_index.load_index(path / spec.file)
         faiss_index.set_search_params(self.index, spec.search_params)
         self.dim = int(self.index.d)
-        self.bm25 = bm25s.BM25.load(str(path), mmap=True, show_progress=False, **BM25_FILES)
+        has_words = (path / BM25_FILES["params_name"]).exists()
+        self.bm25 = (
+            bm25s.BM25.load(str(path), mmap=True, show_progress=False, **BM25_FILES) if has_words else None
+        )
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -103,7 +110,7 @@ class LineIndex:
     def search_words(self, query: str, k: int, allowed: np.ndarray | None) -> np.ndarray:
         """The best lines [<=k] for the query's words by BM25, best first; none sharing no word."""
         words = tokens([query])[0]
-        if not words or len(self) == 0:
+        if not words or len(self) == 0 or self.bm25 is None:
             return np.zeros(0, dtype=np.int64)
         with self._lock:
             scores = np.asarray(self.bm25.get_scores(words), dtype=np.float32)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -30,13 +29,13 @@ from indexer.streams.embedded import OPEN_TIMEOUT_S, video_origin
 from indexer.streams.settings import AsrSettings
 from indexer.subtitles import clean_text
 from models.config import ModelError
+from models.hub import HUB_FILES, hub_folder
 
 SAMPLE_RATE = 16_000  # what Whisper hears
 WINDOW = 30 * SAMPLE_RATE  # one Whisper input: 30 s
 MIN_WINDOW = SAMPLE_RATE // 10  # a tail shorter than 0.1 s is not transcribed
 TIME_PRECISION = 0.02  # seconds per timestamp token
 # What a transformers Whisper folder needs: configs, safetensors weights, tokenizer and feature extractor.
-HUB_FILES = ["*.json", "model*.safetensors*", "merges.txt", "vocab.json"]
 
 Segment = tuple[float, float, list[int]]  # start s, end s (in the window), text tokens
 
@@ -50,19 +49,7 @@ def whisper_folder(source: str) -> Path:
     path = Path(source).expanduser()
     if path.is_dir():
         return _checked(path.resolve())  # absolute: the decode workers load it
-    from huggingface_hub import snapshot_download
-
-    offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
-    try:
-        folder = Path(snapshot_download(source, allow_patterns=HUB_FILES, local_files_only=offline))
-    except Exception as exc:  # hub errors vary (offline, no network, unknown id, bad id): one message for all
-        why = "HF_HUB_OFFLINE is set" if offline else f"{type(exc).__name__}: no network, or no such id"
-        raise ModelError(
-            f"cannot load Whisper weights {source!r}: it is not a local folder and the hub could not supply "
-            f"it ({why}). On a machine with a network run `hf download {source} --local-dir DIR`, copy DIR "
-            "here and use --asr whisper:DIR"
-        ) from None
-    return _checked(folder)
+    return _checked(hub_folder(source, "Whisper weights", "--asr whisper:DIR"))
 
 
 def _checked(folder: Path) -> Path:

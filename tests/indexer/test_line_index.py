@@ -86,3 +86,16 @@ def test_a_snapshot_without_line_vectors_opens_without_a_line_source(tmp_path: P
         assert snap.record(records[2].video_id).line_vectors is None
         assert snap.lines_at(2) == records[2].lines
         assert snap.top_videos(records[0].segments[:1], 2)[1][0][0] == 0
+
+
+def test_lines_without_words_keep_their_vectors_and_have_no_bm25(tmp_path: Path) -> None:
+    """Lines of punctuation or stopwords only (e.g. speech misheard as noise) leave bm25s no vocabulary."""
+    records = [
+        dataclasses.replace(r, lines=[Cue(1.0, 2.0, "?! ...", "speech") for _ in r.lines])
+        for r in with_lines()
+    ]
+    build(tmp_path, records)
+    with open_snapshot(tmp_path) as snap:
+        assert snap.lines is not None and len(snap.lines) == 5
+        assert len(snap.lines.search_words("zanzibar", 10, None)) == 0
+        assert len(snap.lines.search_vectors(records[0].line_vectors[0], 1, None)) == 1

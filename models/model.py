@@ -112,8 +112,7 @@ class KairosModel(nn.Module):
 
         if not isinstance(self.visual, EfficientNetBackbone):
             raise TypeError("visual concepts need the efficientnet-lite0 backbone")
-        weights = frame_mask.to(frame_feats.dtype)[..., None]  # [C,F,1]
-        probs = (self.visual.class_probs(frame_feats) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        probs = frame_mean(self.visual.class_probs(frame_feats), frame_mask)  # [C,1000]
         return [top_labels(row, self.config.concepts, self.config.concept_floor) for row in probs]
 
     def encode_query(self, text: TextFeatures) -> Tensor:
@@ -178,10 +177,15 @@ class KairosModel(nn.Module):
         said = None if sub_tokens is None or sub_mask is None else self.subtitle_vectors(sub_tokens, sub_mask)
         clips = torch.zeros(len(frame_feats), self.config.dim, device=self.device) if said is None else said
         if self.config.clip_zero_shot:
-            weights = frame_mask.to(frame_feats.dtype)[..., None]  # [C,F,1]
-            seen = (frame_feats * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # [C,D]
+            seen = frame_mean(frame_feats, frame_mask)  # [C,D]
             clips = F.normalize(F.normalize(seen, dim=-1) + clips, dim=-1)
         segments, ranges = self.hero.segments(clips)
         return VideoEncoding(
             clips=clips, segments=segments, segment_ranges=ranges, video=F.normalize(clips.sum(0), dim=0)
         )
+
+
+def frame_mean(values: Tensor, frame_mask: Tensor) -> Tensor:
+    """Per clip, the mean over its real frames: values [C,F,X] + mask [C,F] -> [C,X] (0 without frames)."""
+    weights = frame_mask.to(values.dtype)[..., None]  # [C,F,1]
+    return (values * weights).sum(1) / weights.sum(1).clamp(min=1.0)

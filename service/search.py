@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from indexer.cues import Cue
 from indexer.snapshot import Snapshot, VideoNotFoundError
 from indexer.snapshot.lines import LineIndex
 from models.model import KairosModel
@@ -145,32 +146,31 @@ class SearchPipeline:
 
     def encode(self, query: str) -> np.ndarray:
         """The query vector [D] float32: from the in-process memo, else Redis, else the encoder."""
-        text = normalise_query(query)
-        vector = self.memo.get(self.fingerprint, text)
-        if vector is not None:
-            return vector
-        key = cache_key("qvec", self.fingerprint, text)
-        vector = self.cache.get_vector(key, self.model.config.dim)
-        if vector is None:
-            vector = self.batcher.encode(text) if self.batcher else self.queries.encode([text])[0]
-            self.cache.set_vector(key, vector)
-        self.memo.put(self.fingerprint, text, vector)
-        return np.asarray(vector, dtype=np.float32)
+        compute = self.batcher.encode if self.batcher else lambda text: self.queries.encode([text])[0]
+        return self._remembered(query, self.fingerprint, "qvec", self.model.config.dim, compute)
 
     def encode_sentence(self, query: str, q: np.ndarray) -> np.ndarray:
-        """The query's sentence vector [Dt] (`q` itself for a zero-shot model), memoised and cached as `q`."""
-        if self.sentences is None:
+        """The query's sentence vector [Dt] (`q` itself for a zero-shot model), remembered as `q` is."""
+        if (sentences := self.sentences) is None:
             return q
-        text = normalise_query(query)
         tag = f"{self.fingerprint}/sentence"
+        return self._remembered(query, tag, "svec", sentences.dim, lambda text: sentences.encode([text])[0])
+
+    def _remembered(
+        self, query: str, tag: str, kind: str, dim: int, compute: Callable[[str], np.ndarray]
+    ) -> np.ndarray:
+        """A vector of the normalised query: the in-process memo (under `tag`), else Redis (`kind` keys),
+        else `compute`, stored in both."""
+        text = normalise_query(query)
         vector = self.memo.get(tag, text)
+        if vector is not None:
+            return vector
+        key = cache_key(kind, self.fingerprint, text)
+        vector = self.cache.get_vector(key, dim)
         if vector is None:
-            key = cache_key("svec", self.fingerprint, text)
-            vector = self.cache.get_vector(key, self.sentences.dim)
-            if vector is None:
-                vector = self.sentences.encode([text])[0]
-                self.cache.set_vector(key, vector)
-            self.memo.put(tag, text, vector)
+            vector = compute(text)
+            self.cache.set_vector(key, vector)
+        self.memo.put(tag, text, vector)
         return np.asarray(vector, dtype=np.float32)
 
     def stage1(
@@ -302,7 +302,8 @@ class SearchPipeline:
                     if end <= start or not in_bounds(end - start, bounds) or score < bounds.min_score:
                         continue
                     found.append((score, row, start, end, moment_score))
-        found = per_video(found, bounds.max_per_video)
+        found = per_video(found, bounds.max_per_video)[:limit]
+        lines = {i: snapshot.lines_at(i) for i in {int(candidates.idx[row]) for _, row, *_ in found}}
         return [
             Moment(
                 video_id=snapshot.video_ids[int(candidates.idx[row])],
@@ -312,9 +313,11 @@ class SearchPipeline:
                 video_score=float(candidates.scores[row]),
                 moment_score=float(moment_score),
                 video_duration=round(float(durations[int(candidates.idx[row])]), 3),
-                matched=matched_lines(snapshot, int(candidates.idx[row]), vectors[row], q, start, end),
+                matched=matched_lines(
+                    lines[int(candidates.idx[row])], clip_seconds, vectors[row], q, start, end
+                ),
             )
-            for score, row, start, end, moment_score in found[:limit]
+            for score, row, start, end, moment_score in found
         ]
 
     def _decode(
@@ -472,13 +475,11 @@ def per_video(found: list[Found], cap: int | None) -> list[Found]:
 
 
 def matched_lines(
-    snapshot: Snapshot, idx: int, clips: np.ndarray, q: np.ndarray, start: float, end: float
+    lines: list[Cue], clip_seconds: float, clips: np.ndarray, q: np.ndarray, start: float, end: float
 ) -> list[MatchedLine]:
-    """The lines of each stream of video `idx` at the clip of [start, end) most similar to the query."""
-    lines = snapshot.lines_at(idx)
+    """The `lines` (every stream's, of one video) at the clip of [start, end) most similar to the query."""
     if not lines:
         return []
-    clip_seconds = snapshot.manifest.clip_seconds
     first = int(start / clip_seconds + 1e-9)
     last = max(first + 1, math.ceil(end / clip_seconds - 1e-9))
     best = first + int(np.argmax(clips[first:last].astype(np.float32) @ q))

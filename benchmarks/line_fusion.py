@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
 import shlex
 import sys
@@ -37,6 +36,7 @@ if str(ROOT / "benchmarks") not in sys.path:
 
 import torch  # noqa: E402
 from baselines import encode_texts, submission, subtitle_units  # noqa: E402
+from common import write_report  # noqa: E402
 from quality import git_commit, heldout_corpus, in_snapshot, load_queries, machine  # noqa: E402
 
 from indexer.encoding import model_fingerprint, resolve_model  # noqa: E402
@@ -185,11 +185,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             index([str(corpus)], Path(tmp), model=args.model, progress=False)
         with open_snapshot(args.snapshot or Path(tmp)) as snap:
             report = run(args, snap, corpus)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    table = markdown(report)
-    args.out.with_suffix(".md").write_text(table, encoding="utf-8")
-    print(table)
+    write_report(args.out, report, markdown(report))
     return report
 
 

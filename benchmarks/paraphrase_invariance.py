@@ -30,11 +30,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TVR = ROOT.parent / "shared" / "data" / "tvr" / "tvr_val_release.jsonl"
 RESULTS = ROOT / "benchmarks" / "results" / "paraphrase_invariance.json"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for folder in (ROOT, ROOT / "benchmarks"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from common import write_report  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
 
 from indexer.encoding import resolve_model  # noqa: E402
@@ -166,11 +168,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "random_projection": report(neighbourhoods(frozen, projection, anchors)),
         "timings": {"encode_s": round(encoded, 1), "total_s": round(time.perf_counter() - started, 1)},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    table = markdown(result)
-    args.out.with_suffix(".md").write_text(table, encoding="utf-8")
-    print(table)
+    write_report(args.out, result, markdown(result))
     return result
 
 

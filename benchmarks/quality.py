@@ -33,7 +33,6 @@ machine, command, timings) and a markdown table next to it (`.md`), and prints t
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -64,7 +63,7 @@ from baselines import (  # noqa: E402
     submission,
     subtitle_units,
 )
-from common import cpu_name  # noqa: E402
+from common import cpu_name, write_report  # noqa: E402
 
 from indexer.encoding import WEIGHTS_DIR, model_fingerprint, resolve_model  # noqa: E402
 from indexer.snapshot import Snapshot, open_snapshot  # noqa: E402
@@ -394,11 +393,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     key: index_report.get(key) for key in ("counts", "timings", "throughput")
                 }
     timings["total_s"] = round(time.perf_counter() - started, 2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    table = markdown(report)
-    args.out.with_suffix(".md").write_text(table, encoding="utf-8")
-    print(table)
+    write_report(args.out, report, markdown(report))
     return report
 
 

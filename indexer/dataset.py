@@ -35,8 +35,10 @@ from indexer.annotations import Annotation, read_annotations
 from indexer.encoding import VideoEncoder
 from indexer.features import FeatureError, feature_items, read_feature_frames
 from indexer.media import MediaError, iter_clips, probe_video
+from indexer.rewording import reworded
 from indexer.sources import VIDEO_EXTENSIONS, SourceItem
 from indexer.subtitles import Cue, SubtitleError, clip_texts, find_sidecar, read_subtitles
+from indexer.wordnet import load_table
 from models.data import QueryData, TrainData, VideoData, cat_text
 from models.encoders import TextFeatures
 from models.model import KairosModel
@@ -79,9 +81,13 @@ def build_dataset(
     pseudo_queries: bool = True,
     progress: bool = False,
     query_variants: int = 0,
+    rewordings: int = 0,
+    reword_synonyms: float = 0.5,
+    reword_dropout: float = 0.1,
 ) -> TrainData:
-    """The videos named in `annotations` that load, their queries and, if asked, subtitle pseudo-queries
-    and up to `query_variants` shorter phrasings of each query (`shorter_phrasings`).
+    """The videos named in `annotations` that load, their queries and, if asked, subtitle pseudo-queries,
+    up to `query_variants` shorter phrasings of each query (`shorter_phrasings`) and up to `rewordings`
+    reworded copies (`indexer.rewording.reworded` with the committed WordNet synonym table).
 
     `cache_dir` defaults to `<corpus>/.kairos-cache`. Missing or unreadable videos are skipped with a logged
     reason and their queries dropped; a feature file the model cannot read (`FeatureError`) stops the build.
@@ -122,8 +128,12 @@ def build_dataset(
         [(cue.start, cue.end) for _, cue in lines],
         ["sub"] * len(lines),
     )
+    table = load_table() if rewordings else {}
     shorter = [
-        (text, i) for i, row in enumerate(kept) for text in shorter_phrasings(row.text, query_variants)
+        (text, i)
+        for i, row in enumerate(kept)
+        for text in shorter_phrasings(row.text, query_variants)
+        + reworded(row.text, rewordings, table, reword_synonyms, reword_dropout)
     ]
     if not shorter:
         return TrainData(videos=videos, queries=queries, pseudo=pseudo)

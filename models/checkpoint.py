@@ -101,6 +101,18 @@ def read_checkpoint_config(directory: str | Path) -> dict[str, Any]:
     return meta
 
 
+def init_from(model: KairosModel, directory: str | Path) -> list[str]:
+    """Load a checkpoint's weights into `model`, an architecture that may add parameters to the checkpoint's
+    (e.g. `query_skip`); returns the names left at their initial values. Any other difference is a
+    CheckpointError."""
+    source = load_checkpoint(directory).state_dict()
+    expected = model.state_dict()
+    added = sorted(set(expected) - set(source))
+    _check_state(Path(directory), {k: v for k, v in expected.items() if k not in added}, source)
+    model.load_state_dict(source, strict=False)
+    return added
+
+
 def _check_state(path: Path, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
     """Raise CheckpointError listing missing/unexpected keys and naming every shape mismatch."""
     problems = []

@@ -18,6 +18,7 @@ _LATER_DEFAULTS: dict[str, Any] = {
     "concepts": 0,
     "concept_floor": 0.0,
     "zero_shot": False,
+    "query_skip": False,
 }
 VISUAL_SPECS = ("cnn", "efficientnet-lite0")  # besides "clip:<dir-or-id>"
 
@@ -63,6 +64,10 @@ class ModelConfig:
     (`models.moment.similarity_moments`); it needs dim == text_dim. With a CLIP tower (`clip_zero_shot`) the
     text encoder is the same CLIP's text tower (text_model == visual) and a clip's vector also holds the
     normalised mean of its frames' CLIP image vectors (`models.clip`).
+    `query_skip` adds to each query vector a linear map of the text encoder's sentence vector, scaled by a
+    learnt gate (zero at first): the query side keeps the encoder's meaning for words its head never saw
+    (`models.hero.QueryEncoder`); subtitle vectors (`subtitle_skip`) do not take it, so a query-side
+    fine-tune of the skip alone leaves the clip vectors of existing snapshots as they were.
     """
 
     name: str = "kairos-small"
@@ -95,6 +100,7 @@ class ModelConfig:
     concepts: int = 0
     concept_floor: float = 0.0
     zero_shot: bool = False
+    query_skip: bool = False
 
     def __post_init__(self) -> None:
         if self.visual not in VISUAL_SPECS and not (self.visual.startswith("clip:") and len(self.visual) > 5):

@@ -214,7 +214,8 @@ class HierarchicalEncoder(nn.Module):
 
 
 class QueryEncoder(nn.Module):
-    """Attention pooling over the query tokens, concatenated with the pooled sentence vector, then an MLP."""
+    """Attention pooling over the query tokens, concatenated with the pooled sentence vector, then an MLP;
+    with `query_skip`, plus a gated linear map of the pooled sentence vector."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -225,18 +226,27 @@ class QueryEncoder(nn.Module):
             nn.Dropout(config.dropout),
             nn.Linear(config.hidden, config.dim),
         )
+        self.sentence = nn.Linear(config.text_dim, config.dim, bias=False) if config.query_skip else None
+        self.sentence_gate = nn.Parameter(torch.zeros(())) if config.query_skip else None
 
-    def forward(self, text: TextFeatures) -> Tensor:
-        """TextFeatures (tokens [B,L,Dt], mask [B,L], pooled [B,Dt]) -> query vectors [B,dim], normalised."""
+    def forward(self, text: TextFeatures, skip: bool = True) -> Tensor:
+        """TextFeatures (tokens [B,L,Dt], mask [B,L], pooled [B,Dt]) -> query vectors [B,dim], normalised.
+
+        `skip=False` leaves the sentence skip out (what subtitle vectors take)."""
         scores = self.token_score(text.tokens).squeeze(-1)  # [B,L,1] -> [B,L]
         scores = scores.masked_fill(~text.mask.bool(), float("-inf"))
         weights = scores.softmax(dim=-1).nan_to_num(0.0)
         attended = (weights.unsqueeze(-1) * text.tokens).sum(1)  # [B,Dt]
-        return F.normalize(self.mlp(torch.cat([attended, text.pooled], dim=-1)), dim=-1)
+        out = F.normalize(self.mlp(torch.cat([attended, text.pooled], dim=-1)), dim=-1)
+        if skip and self.sentence is not None and self.sentence_gate is not None:
+            out = F.normalize(
+                out + self.sentence_gate * F.normalize(self.sentence(text.pooled), dim=-1), dim=-1
+            )
+        return out
 
 
 class SentenceQuery(nn.Module):
     """The zero-shot query side: the text encoder's own sentence vector [B,Dt], unchanged (no parameters)."""
 
-    def forward(self, text: TextFeatures) -> Tensor:
+    def forward(self, text: TextFeatures, skip: bool = True) -> Tensor:
         return F.normalize(text.pooled, dim=-1)

@@ -94,7 +94,7 @@ class KairosModel(nn.Module):
         if self.subtitle_gate is None and not self.config.zero_shot:
             return None
         text = TextEncoder.postprocess(sub_tokens, sub_mask)  # the mean pooling the text encoder does
-        said = self.query(text)  # [N,D]
+        said = self.query(text, skip=False)  # [N,D]
         return said * text.mask.any(dim=1, keepdim=True).to(said.dtype)
 
     def segments(self, clips: Tensor) -> tuple[Tensor, Tensor]:

@@ -72,6 +72,16 @@ class TrainConfig:
     # query that has some is replaced by one of them with probability `variant_share`
     query_variants: int = 3
     variant_share: float = 0.5
+    # reworded copies per query made by the dataset (`indexer.rewording`: WordNet synonyms swapped in with
+    # probability `reword_synonyms`, other words dropped with `reword_dropout`), variants like the above
+    rewordings: int = 0
+    reword_synonyms: float = 0.5
+    reword_dropout: float = 0.1
+    # InfoNCE between each query and one of its variants (the other queries of the step as negatives)
+    paraphrase_weight: float = 0.0
+    # what trains: "all", "query" (the query encoder; the video side and the moment head stay as they are)
+    # or "query_skip" (its sentence skip only: subtitle and clip vectors stay exactly as they were)
+    train_parts: str = "all"
     vsm: bool = True
     vsm_weight: float = 0.5
     vsm_lines: int = 4  # subtitle pseudo-queries per video per step
@@ -88,6 +98,19 @@ class TrainConfig:
     nms_iou: float = 0.5
     device: str = "cpu"
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.train_parts not in TRAIN_PARTS:
+            raise ValueError(f"train_parts={self.train_parts!r}: use one of {', '.join(TRAIN_PARTS)}")
+
+
+TRAIN_PARTS = ("all", "query", "query_skip")
+
+
+def trained_parameters(model: KairosModel, parts: str) -> list[str]:
+    """Names of the parameters `train_parts` = `parts` trains."""
+    prefix = {"all": "", "query": "query.", "query_skip": "query.sentence"}[parts]
+    return [name for name, _ in model.named_parameters() if name.startswith(prefix)]
 
 
 @dataclass
@@ -229,6 +252,13 @@ class Trainer:
         self.pseudo_targets = Targets.build(data.pseudo, data.videos)
         self.queries_of = _members(data.queries.video, len(data.videos))
         self.lines_of = _members(data.pseudo.video, len(data.videos))
+        trained = set(trained_parameters(model, config.train_parts))
+        if not trained:
+            raise ValueError(
+                f"train_parts={config.train_parts!r}: {model.config.name} has no such parameters"
+            )
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(parameter.requires_grad and name in trained)
         decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
         no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
         self.optimizer = torch.optim.AdamW(
@@ -258,7 +288,8 @@ class Trainer:
         # clips and queries are shaped by what VR ranks by, a video's best key (`best_key_scores`)
         videos = model.video_vector(clips.detach(), batch.clip_mask)  # [B,D]
         candidates = _Candidates(batch.clip_mask, clips, videos, batch_keys(model, clips, batch.clip_mask))
-        q_index = self._phrased(torch.cat([self.queries_of[i] for i in index.tolist()]))
+        q_sources = torch.cat([self.queries_of[i] for i in index.tolist()])
+        q_index = self._phrased(q_sources)
         q = model.encode_query(self.queries.select(q_index).text.to(self.device))  # [Q,D]
         self.bank.update(index, candidates.keys)
 
@@ -277,7 +308,10 @@ class Trainer:
             )
             out["vsm"] = self._weighted(vsm)
             total = total + cfg.vsm_weight * out["vsm"]
-        if cfg.mfm:
+        if cfg.paraphrase_weight:
+            out["paraphrase"] = self._paraphrase_loss(q_sources)
+            total = total + cfg.paraphrase_weight * out["paraphrase"]
+        if cfg.mfm and cfg.train_parts == "all":
             out["mfm"] = self._mfm_loss(states, context, batch.clip_mask)
             total = total + cfg.mfm_weight * out["mfm"]
         out["total"] = total
@@ -295,6 +329,20 @@ class Trainer:
             if len(options):
                 out[row] = options[int(torch.randint(len(options), (1,), generator=self.generator))]
         return out
+
+    def _paraphrase_loss(self, sources: Tensor) -> Tensor:
+        """Symmetric InfoNCE of the queries `sources` that have variants against one variant each."""
+        pairs = [
+            (int(i), options[int(torch.randint(len(options), (1,), generator=self.generator))])
+            for i in sources.tolist()
+            if len(options := self.phrasings[int(i)])
+        ]
+        if len(pairs) < 2:
+            return torch.zeros((), device=self.device)
+        rows = torch.tensor([r for pair in pairs for r in pair])
+        q = self.model.encode_query(self.queries.select(rows).text.to(self.device)).view(len(pairs), 2, -1)
+        positives = torch.eye(len(pairs), dtype=torch.bool, device=self.device)
+        return symmetric_nce(q[:, 0] @ q[:, 1].t(), positives, self.config.temperature)
 
     def _weighted(self, parts: dict[str, Tensor]) -> Tensor:
         """The query losses (video, clip, tag, pair) summed with their weights."""
@@ -392,6 +440,9 @@ class Trainer:
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training videos in a seeded random order; mean of each loss."""
         self.model.train()
+        if self.config.train_parts != "all":  # no dropout where nothing trains
+            self.model.eval()
+            self.model.query.train(self.config.train_parts == "query")
         order = torch.randperm(len(self.data.videos), generator=self.generator)
         sums: dict[str, float] = {}
         bar = tqdm(

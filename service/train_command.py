@@ -12,6 +12,7 @@ import json
 import logging
 import shlex
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import torch
 
 from indexer.annotations import QUERY_TYPES
 from indexer.dataset import FeatureSource, build_dataset
-from models.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
+from models.checkpoint import init_from, load_checkpoint, read_checkpoint_config, save_checkpoint
 from models.config import ModelConfig
 from models.data import TrainData
 from models.registry import create_model, get_config
@@ -39,6 +40,8 @@ def train(
     lr: float | None = None,
     seed: int = 0,
     resume: Path | None = None,
+    init: Path | None = None,
+    settings: Mapping[str, Any] | None = None,
     vsm: bool = True,
     mfm: bool = True,
     freeze_visual_after: int | None = None,
@@ -52,10 +55,14 @@ def train(
 
     `out` gets the best checkpoint (config.json + model.safetensors, `extra` = data, command, metrics, time)
     and `out/last` (the latest epoch with the trainer state, what `resume` takes). Options left as None take
-    the `TrainConfig` defaults. With `resume`, the architecture comes from that checkpoint.
+    the `TrainConfig` defaults; `settings` sets any `TrainConfig` field by name. With `resume`, the
+    architecture comes from that checkpoint; with `init`, `model`'s architecture starts from that
+    checkpoint's weights (parameters it lacks keep their initial values: a fine-tune).
     """
     started = time.monotonic()
-    config = TrainConfig(seed=seed, vsm=vsm, mfm=mfm, device=device, progress=progress)
+    config = train_config(
+        {"seed": seed, "vsm": vsm, "mfm": mfm, "device": device, "progress": progress} | dict(settings or {})
+    )
     if epochs is not None:
         config.epochs = epochs
     if batch is not None:
@@ -71,6 +78,8 @@ def train(
         net = create_model(ModelConfig.from_dict(read_checkpoint_config(resume)["architecture"]))
     else:  # a zero-shot architecture (kairos-real) trains the parts it leaves unused
         net = create_model(dataclasses.replace(get_config(model), zero_shot=False))
+        if init is not None:
+            log.info("from %s; new: %s", init, init_from(net, init) or "none")
     data = build_dataset(
         corpus,
         annotations,
@@ -79,6 +88,9 @@ def train(
         pseudo_queries=vsm,
         progress=progress,
         query_variants=config.query_variants,
+        rewordings=config.rewordings,
+        reword_synonyms=config.reword_synonyms,
+        reword_dropout=config.reword_dropout,
     )
     val = None
     if val_annotations is not None:
@@ -95,6 +107,7 @@ def train(
             "features_fps": _features_fps(corpus, net.config.fps),
             "annotations": str(annotations),
             "val_annotations": None if val_annotations is None else str(val_annotations),
+            "init": None if init is None else str(init),
             "data_seed": _corpus_seed(corpus),
             "videos": len(data.videos),
             "queries": len(data.queries),
@@ -115,6 +128,25 @@ def train(
     return {"checkpoint": str(out)} | {
         k: extra[k] for k in ("data", "epochs_run", "best_epoch", "metrics", "seconds")
     }
+
+
+def train_config(settings: Mapping[str, Any]) -> TrainConfig:
+    """A `TrainConfig` with `settings` (field name -> value, e.g. from a recipe or `--set`) over its
+    defaults; an unknown name or a value of the wrong type is a ValueError naming it."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    if unknown := sorted(set(settings) - set(fields)):
+        raise ValueError(f"unknown training setting(s): {', '.join(unknown)}; known: {', '.join(fields)}")
+    defaults = TrainConfig()
+    for name, value in settings.items():
+        default = getattr(defaults, name)
+        kinds = (int, float) if isinstance(default, float) else (type(default),)
+        if (
+            value is not None
+            and default is not None
+            and (not isinstance(value, kinds) or isinstance(value, bool) != isinstance(default, bool))
+        ):
+            raise ValueError(f"training setting {name}={value!r}: expected {type(default).__name__}")
+    return TrainConfig(**settings)
 
 
 def evaluate(

@@ -96,14 +96,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     encoder = TextEncoder("minilm")
     rows = {name: judge(encoder, attribute) for name, attribute in attributes().items()}
     unfair = sorted(r["word"] for group in rows.values() for r in group if not r["fair"])
-    report = {
+    report: dict[str, Any] = {
         "benchmark": "reserved_fairness",
         "machine": machine(),
         "encoder": "all-MiniLM-L6-v2 (frozen, pooled)",
         "carriers": {name: attribute[0] for name, attribute in attributes().items()},
         "words": rows,
-        "fair": {name: sum(r["fair"] for r in group) for name, group in rows.items()},
-        "total": {name: len(group) for name, group in rows.items()},
+    }
+    fair = {name: sum(r["fair"] for r in group) for name, group in rows.items()}
+    total = {name: len(group) for name, group in rows.items()}
+    report |= {
+        "fair": fair,
+        "total": total,
         "unfair_words": unfair,
     }
     write_json(args.out, report)
@@ -119,8 +123,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"{r['best_other_cosine']:.3f} | {'yes' if r['fair'] else '**no**'} |"
             for r in group
         ]
-    fair = sum(report["fair"].values())
-    lines += ["", f"fair: {fair} of {sum(report['total'].values())}; unfair: {', '.join(unfair)}", ""]
+    lines += ["", f"fair: {sum(fair.values())} of {sum(total.values())}; unfair: {', '.join(unfair)}", ""]
     args.out.with_suffix(".md").write_text("\n".join(lines))
     print("\n".join(lines))
     return report

@@ -123,13 +123,12 @@ def _exception_lines(path: Path) -> Iterable[tuple[str, str]]:
 
 
 def inflect(lemma: str, suffix: str) -> str:
-    """`lemma` with the inflection `suffix` ("s", "es", "ing", "ed", "er", "est") on its first word."""
-    head, _, rest = lemma.partition(" ")
+    """One-word `lemma` with the inflection `suffix` ("s", "es", "ing", "ed", "er", "est")."""
     if suffix in ("s", "es"):
-        head += "es" if head.endswith(("s", "x", "ch", "sh")) else "s"
-    elif suffix:
-        head = (head[:-1] if head.endswith("e") and suffix[0] in "ie" else head) + suffix
-    return f"{head} {rest}" if rest else head
+        return lemma + ("es" if lemma.endswith(("s", "x", "ch", "sh")) else "s")
+    if suffix:
+        return (lemma[:-1] if lemma.endswith("e") and suffix[0] in "ie" else lemma) + suffix
+    return lemma
 
 
 def synonym_table(
@@ -148,7 +147,10 @@ def synonym_table(
             if (filed := wordnet.lemma(word, pos)) is None:
                 continue
             for lemma in wordnet.synonyms(filed[0], pos):
-                phrase = inflect(lemma.replace("_", " "), filed[1])
+                if filed[1] and "_" in lemma:
+                    continue  # which word of a phrase takes the inflection is not in the database
+                phrase = inflect(lemma, filed[1])
+                phrase = phrase.replace("_", " ")
                 if phrase not in found and phrase != word and not content_words(phrase) & reserved:
                     found.append(phrase)
         scored = sorted(zip(similarity(word, found), found, strict=True), reverse=True) if found else []

@@ -94,28 +94,32 @@ def train(
     features_fps: float | None = typer.Option(
         None, "--features-fps", help="Rate of those arrays (default: the model's fps)."
     ),
-    annotations: Path = typer.Option(..., "--annotations", help="TVR or QVHighlights jsonl."),
-    out: Path | None = typer.Option(None, "--out", help="Checkpoint folder to write."),
-    model: str = typer.Option("kairos-small", "--model", help="A registered architecture."),
-    val_annotations: Path | None = typer.Option(None, "--val-annotations", help="Validation jsonl."),
-    epochs: int | None = typer.Option(None, "--epochs", min=1),
-    batch: int | None = typer.Option(None, "--batch", min=1, help="Videos per step."),
-    lr: float | None = typer.Option(None, "--lr"),
-    seed: int = typer.Option(0, "--seed"),
-    resume: Path | None = typer.Option(None, "--resume", help="Continue from a checkpoint's `last` folder."),
-    vsm: bool = typer.Option(True, "--vsm/--no-vsm", help="Subtitle lines as pseudo-queries (HERO VSM)."),
-    mfm: bool = typer.Option(True, "--mfm/--no-mfm", help="Masked frame modelling (MFM-NCE)."),
-    freeze_visual_after: int | None = typer.Option(
-        None,
-        "--freeze-visual-after",
-        min=0,
-        help="Epochs of end-to-end training before frame features are fixed.",
+    annotations: Path | None = typer.Option(
+        None, "--annotations", help="TVR or QVHighlights jsonl (default: the recipe's, in the corpus)."
     ),
-    visual_pretrain_epochs: int | None = typer.Option(
+    out: Path | None = typer.Option(None, "--out", help="Checkpoint folder to write."),
+    model: str | None = typer.Option(
+        None, "--model", help="A registered architecture (default: the recipe's, else kairos-small)."
+    ),
+    val_annotations: Path | None = typer.Option(None, "--val-annotations", help="Validation jsonl."),
+    recipe: Path | None = typer.Option(
         None,
-        "--visual-pretrain-epochs",
-        min=0,
-        help="Epochs of clip-text contrastive warm-up of the visual backbone before training.",
+        "--recipe",
+        help="A recipe.json (e.g. models/weights/kairos-small/recipe.json): its model, settings, data files "
+        "and init; the options given here override it.",
+    ),
+    settings: list[str] = typer.Option(
+        None,
+        "--set",
+        help="NAME=VALUE for any training setting (a TrainConfig field; VALUE as JSON, else text).",
+    ),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Short for --set epochs=N."),
+    batch: int | None = typer.Option(None, "--batch", min=1, help="Short for --set batch_videos=N."),
+    lr: float | None = typer.Option(None, "--lr", help="Short for --set lr=X."),
+    seed: int | None = typer.Option(None, "--seed", help="Short for --set seed=N."),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue from a checkpoint's `last` folder."),
+    init: Path | None = typer.Option(
+        None, "--init", help="Start from this checkpoint's weights (a fine-tune; --model may add parameters)."
     ),
     cache: Path | None = typer.Option(None, "--cache", help="Where decoded frames and text features go."),
     device: str = typer.Option("cpu", "--device"),
@@ -135,7 +139,16 @@ def train(
         source = corpus
     else:
         _fail("give one of --corpus DIR and --features DIR")
+    folder = features if features is not None else corpus
     try:
+        base = train_command.read_recipe(recipe) if recipe is not None else None
+        if base is not None and init is None and isinstance(base.get("init"), dict):
+            _fail(
+                f"{recipe} fine-tunes a model its `init` recipe makes: train that one, then pass --init DIR"
+            )
+        annotations = annotations or _recipe_file(base, "annotations", folder)
+        if annotations is None:
+            _fail("give --annotations FILE (or a --recipe that names them)")
         if eval_only:
             if checkpoint is None:
                 _fail("--eval-only needs --checkpoint DIR")
@@ -143,28 +156,46 @@ def train(
         else:
             if out is None:
                 _fail("training needs --out DIR")
+            shorthands = {"epochs": epochs, "batch_videos": batch, "lr": lr, "seed": seed}
             result = train_command.train(
                 source,
                 annotations,
                 out,
-                model=model,
-                val_annotations=val_annotations,
-                epochs=epochs,
-                batch=batch,
-                lr=lr,
-                seed=seed,
+                model=model or (base["model"] if base else "kairos-small"),
+                val_annotations=val_annotations or _recipe_file(base, "val_annotations", folder),
+                settings=(base["train"] if base else {})
+                | {"device": device, "progress": not as_json}
+                | {k: v for k, v in shorthands.items() if v is not None}
+                | _settings(settings or []),
                 resume=resume,
-                vsm=vsm,
-                mfm=mfm,
-                freeze_visual_after=freeze_visual_after,
-                visual_pretrain_epochs=visual_pretrain_epochs,
+                init=init or (Path(base["init"]) if base and isinstance(base.get("init"), str) else None),
                 cache=cache,
-                device=device,
-                progress=not as_json,
             )
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     _emit(result, as_json)
+
+
+def _recipe_file(recipe: dict[str, Any] | None, key: str, folder: Path | None) -> Path | None:
+    """A recipe's data file `key`, relative to the corpus `folder` (None when the recipe has none)."""
+    name = None if recipe is None else recipe["data"].get(key)
+    if name is None or folder is None:
+        return None
+    return folder / name
+
+
+def _settings(items: list[str]) -> dict[str, Any]:
+    """`--set NAME=VALUE` options as a dict (VALUE parsed as JSON where it is JSON, else kept as text)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            _fail(f"--set {item!r}: expected NAME=VALUE")
+        try:
+            out[name] = json.loads(text)
+        except json.JSONDecodeError:
+            out[name] = text
+    return out
 
 
 @app.command()

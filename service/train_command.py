@@ -28,6 +28,9 @@ from models.train import Predictions, TrainConfig, Trainer, predict, retrieval_m
 
 log = logging.getLogger(__name__)
 
+RECIPE = "recipe.json"
+MACHINE_SETTINGS = ("device", "progress")  # TrainConfig fields that say where a run ran, not what it did
+
 
 def train(
     corpus: Path | FeatureSource,
@@ -35,44 +38,23 @@ def train(
     out: Path,
     model: str = "kairos-small",
     val_annotations: Path | None = None,
-    epochs: int | None = None,
-    batch: int | None = None,
-    lr: float | None = None,
-    seed: int = 0,
+    settings: Mapping[str, Any] | None = None,
     resume: Path | None = None,
     init: Path | None = None,
-    settings: Mapping[str, Any] | None = None,
-    vsm: bool = True,
-    mfm: bool = True,
-    freeze_visual_after: int | None = None,
-    visual_pretrain_epochs: int | None = None,
     cache: Path | None = None,
-    device: str = "cpu",
-    progress: bool = True,
 ) -> dict[str, Any]:
     """Train `model` (a registered name) on `annotations` (TVR or QVHighlights jsonl) of the videos of
     `corpus` (video files or precomputed features), validating on `val_annotations`; write `out`.
 
-    `out` gets the best checkpoint (config.json + model.safetensors, `extra` = data, command, metrics, time)
-    and `out/last` (the latest epoch with the trainer state, what `resume` takes). Options left as None take
-    the `TrainConfig` defaults; `settings` sets any `TrainConfig` field by name. With `resume`, the
-    architecture comes from that checkpoint; with `init`, `model`'s architecture starts from that
-    checkpoint's weights (parameters it lacks keep their initial values: a fine-tune).
+    `settings` sets `TrainConfig` fields by name; the rest keep its defaults (the bundled model's recipe).
+    `out` gets the best checkpoint (config.json + model.safetensors, `extra` = data, command, metrics, time),
+    its `recipe.json` (every setting, `recipe`) and `out/last` (the latest epoch with the trainer state,
+    what `resume` takes). With `resume`, the architecture comes from that checkpoint; with `init`, `model`'s
+    architecture starts from that checkpoint's weights (parameters it lacks keep their initial values).
     """
     started = time.monotonic()
-    config = train_config(
-        {"seed": seed, "vsm": vsm, "mfm": mfm, "device": device, "progress": progress} | dict(settings or {})
-    )
-    if epochs is not None:
-        config.epochs = epochs
-    if batch is not None:
-        config.batch_videos = batch
-    if lr is not None:
-        config.lr = lr
-    if freeze_visual_after is not None:
-        config.freeze_visual_after = freeze_visual_after
-    if visual_pretrain_epochs is not None:
-        config.visual_pretrain_epochs = visual_pretrain_epochs
+    config = train_config(settings or {})
+    seed = config.seed
     torch.manual_seed(seed)
     if resume is not None:
         net = create_model(ModelConfig.from_dict(read_checkpoint_config(resume)["architecture"]))
@@ -85,8 +67,8 @@ def train(
         annotations,
         net,
         cache,
-        pseudo_queries=vsm,
-        progress=progress,
+        pseudo_queries=config.vsm,
+        progress=config.progress,
         query_variants=config.query_variants,
         rewordings=config.rewordings,
         reword_synonyms=config.reword_synonyms,
@@ -94,7 +76,9 @@ def train(
     )
     val = None
     if val_annotations is not None:
-        val = build_dataset(corpus, val_annotations, net, cache, pseudo_queries=False, progress=progress)
+        val = build_dataset(
+            corpus, val_annotations, net, cache, pseudo_queries=False, progress=config.progress
+        )
     prepared = time.monotonic()
     state = Trainer(net, config, data, val).fit(out, resume)
     trained = time.monotonic()
@@ -113,7 +97,7 @@ def train(
             "queries": len(data.queries),
             "pseudo_queries": len(data.pseudo),
         },
-        "command": _command(corpus, annotations, out, net.config.name, val_annotations, config, resume),
+        "command": _command(corpus, annotations, out, net.config.name, val_annotations, config, resume, init),
         "train": dataclasses.asdict(config),
         "epochs_run": state.epoch,
         "steps": state.step,
@@ -124,10 +108,71 @@ def train(
         "seconds": {"data": round(prepared - started, 1), "training": round(trained - prepared, 1)},
     }
     save_checkpoint(net, out, extra)
+    write_recipe(out, recipe(net.config.name, init, config, corpus, annotations, val_annotations))
     log.info("wrote %s (best epoch %s, %s)", out, state.best_epoch, metrics)
     return {"checkpoint": str(out)} | {
         k: extra[k] for k in ("data", "epochs_run", "best_epoch", "metrics", "seconds")
     }
+
+
+def recipe(
+    model: str,
+    init: Path | None,
+    config: TrainConfig,
+    corpus: Path | FeatureSource,
+    annotations: Path,
+    val_annotations: Path | None,
+) -> dict[str, Any]:
+    """Every setting of a training run, as data: the architecture's name, what it started from (the recipe
+    of `init` where it has one, else its path), every `TrainConfig` field but the machine's (device,
+    progress) and the data (annotation files relative to the corpus, the generator's settings of a
+    synthetic corpus)."""
+    base: dict[str, Any] | str | None = None
+    if init is not None:
+        base = read_recipe(init / RECIPE) if (init / RECIPE).is_file() else str(init)
+    folder = _folder(corpus)
+    manifest = folder / "corpus.json"
+    synth = json.loads(manifest.read_text()).get("config") if manifest.is_file() else None
+    return {
+        "model": model,
+        "init": base,
+        "train": {k: v for k, v in dataclasses.asdict(config).items() if k not in MACHINE_SETTINGS},
+        "data": {
+            "synth": synth,
+            "annotations": _relative(annotations, folder),
+            "val_annotations": None if val_annotations is None else _relative(val_annotations, folder),
+        },
+    }
+
+
+def write_recipe(directory: Path, data: Mapping[str, Any]) -> Path:
+    """`directory/recipe.json`."""
+    path = directory / RECIPE
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_recipe(path: Path) -> dict[str, Any]:
+    """A recipe file (`recipe`), checked: its training settings must all be `TrainConfig` fields."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: unreadable recipe ({exc})") from exc
+    if not isinstance(data, dict) or not {"model", "train", "data"} <= set(data):
+        raise ValueError(f"{path}: not a recipe (needs model, train, data; see {RECIPE} of a checkpoint)")
+    try:
+        train_config(data["train"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    return data
+
+
+def _relative(path: Path, folder: Path) -> str:
+    """`path` relative to `folder` when inside it, else as given."""
+    try:
+        return str(path.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def train_config(settings: Mapping[str, Any]) -> TrainConfig:
@@ -215,24 +260,21 @@ def _command(
     val_annotations: Path | None,
     config: TrainConfig,
     resume: Path | None,
+    init: Path | None = None,
 ) -> str:
-    """The `kairos train` command line that reproduces this run."""
+    """The `kairos train` command line that reproduces this run (`--set` for each non-default setting)."""
     if isinstance(corpus, FeatureSource):
         args = ["kairos", "train", "--features", str(corpus.folder)]
         args += [] if corpus.fps is None else ["--features-fps", f"{corpus.fps:g}"]
     else:
         args = ["kairos", "train", "--corpus", str(corpus)]
-    args += ["--annotations", str(annotations), "--out", str(out)]
-    args += ["--model", model, "--epochs", str(config.epochs), "--batch", str(config.batch_videos)]
-    args += ["--lr", str(config.lr), "--seed", str(config.seed)]
+    args += ["--annotations", str(annotations), "--out", str(out), "--model", model]
     if val_annotations is not None:
         args += ["--val-annotations", str(val_annotations)]
-    if config.freeze_visual_after is not None:
-        args += ["--freeze-visual-after", str(config.freeze_visual_after)]
-    if config.visual_pretrain_epochs:
-        args += ["--visual-pretrain-epochs", str(config.visual_pretrain_epochs)]
-    if resume is not None:
-        args += ["--resume", str(resume)]
-    args += [] if config.vsm else ["--no-vsm"]
-    args += [] if config.mfm else ["--no-mfm"]
+    for flag, path in (("--resume", resume), ("--init", init)):
+        args += [] if path is None else [flag, str(path)]
+    defaults = TrainConfig()
+    for name, value in dataclasses.asdict(config).items():
+        if name not in MACHINE_SETTINGS and value != getattr(defaults, name):
+            args += ["--set", f"{name}={json.dumps(value)}"]
     return shlex.join(args)

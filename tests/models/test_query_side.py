@@ -23,6 +23,12 @@ def skip_model(seed: int = 0, query_skip: bool = True, subtitle_skip: bool = Fal
     return create_model(dataclasses.replace(config, query_skip=query_skip, subtitle_skip=subtitle_skip))
 
 
+def set_gate(model: KairosModel, value: float) -> None:
+    gate = model.query.get_parameter("sentence_gate")
+    with torch.no_grad():
+        gate.fill_(value)
+
+
 def test_the_skip_starts_closed_and_never_reaches_subtitle_vectors() -> None:
     data = tiny_data(0)
     plain, skip = skip_model(query_skip=False, subtitle_skip=True), skip_model(subtitle_skip=True)
@@ -30,8 +36,7 @@ def test_the_skip_starts_closed_and_never_reaches_subtitle_vectors() -> None:
     plain.eval(), skip.eval()
     text = data.queries.text
     assert torch.allclose(plain.encode_query(text), skip.encode_query(text))
-    with torch.no_grad():
-        skip.query.sentence_gate.fill_(1.0)
+    set_gate(skip, 1.0)
     assert not torch.allclose(plain.encode_query(text), skip.encode_query(text))
     video = data.videos[0]
     tokens, mask = video.sub_tokens.float(), video.sub_mask
@@ -53,8 +58,7 @@ def test_init_from_fills_what_the_checkpoint_has_and_names_what_it_adds(tmp_path
 @pytest.mark.parametrize("parts", ["query", "query_skip"])
 def test_a_query_side_fine_tune_changes_nothing_else(parts: str) -> None:
     model = skip_model()
-    with torch.no_grad():
-        model.query.sentence_gate.fill_(0.5)
+    set_gate(model, 0.5)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     trainer = Trainer(
         model, quiet(epochs=2, train_parts=parts, paraphrase_weight=1.0), with_variants(tiny_data(0))

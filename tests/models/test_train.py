@@ -88,8 +88,11 @@ def tiny_model(seed: int = 0) -> KairosModel:
 
 
 def quiet(**changes: object) -> TrainConfig:
-    defaults: dict[str, object] = {
+    defaults: dict[str, object] = {  # the loop's mechanics at toy size, not the bundled recipe
+        "epochs": 30,
         "batch_videos": 2,
+        "freeze_visual_after": 4,
+        "visual_pretrain_epochs": 0,
         "lr": 2e-3,
         "progress": False,
         "sampled_queries": 4,

@@ -67,6 +67,7 @@ def test_kairos_train_over_a_frozen_clip_tower(clip_dir: Path, corpus: Corpus, t
     out = tmp_path / "model"
     args = ["train", "--corpus", str(corpus.folder), "--out", str(out), "--model", f"clip:{clip_dir}"]
     args += ["--annotations", str(corpus.folder / "annotations" / "train.jsonl"), "--epochs", "1"]
+    args += ["--set", "visual_pretrain_epochs=0", "--set", "freeze_visual_after=4"]
     result = CliRunner().invoke(app, [*args, "--batch", "2", "--cache", str(tmp_path / "cache"), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["epochs_run"] == 1

@@ -74,6 +74,7 @@ def test_train_index_and_eval_from_features(data: Path, tmp_path: Path) -> None:
         *("--features", str(features), "--features-fps", fps, "--annotations", str(data / "qvh.jsonl")),
         *("--val-annotations", str(data / "tvr.jsonl"), "--out", str(model), "--model", TINY_MODEL),
         *("--epochs", "8", "--batch", "4", "--lr", "3e-3", "--cache", str(tmp_path / "cache"), "--json"),
+        *("--set", "visual_pretrain_epochs=0", "--set", "freeze_visual_after=4"),
     )
     assert trained.exit_code == 0, trained.output
     report = json.loads(trained.stdout)

@@ -36,8 +36,8 @@ def test_training_kairos_real_turns_its_zero_shot_mode_off(tmp_path: Path) -> No
         "1",
         "--batch",
         "2",
-        "--visual-pretrain-epochs",
-        "0",
+        "--set",
+        "visual_pretrain_epochs=0",
     ]
     result = runner.invoke(app, train)
     assert result.exit_code == 0, result.output

@@ -1,7 +1,7 @@
 """Paraphrase invariance on real language: does the query head keep the frozen sentence encoder's neighbours?
 
     python benchmarks/paraphrase_invariance.py [--tvr ../shared/data/tvr/tvr_val_release.jsonl]
-        [--model kairos-small] [--anchors 1000] [--seed 0]
+        [--model kairos-small] [--compare NAME=DIR ...] [--anchors 1000] [--seed 0]
         [--out benchmarks/results/paraphrase_invariance.json]
 
 The real TVR validation descriptions (10,895; distinct texts) are encoded once by the frozen all-MiniLM-L6-v2
@@ -62,14 +62,17 @@ def read_descriptions(path: Path) -> list[str]:
 
 
 @torch.inference_mode()
-def encode(model: KairosModel, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Frozen pooled sentence vectors [N, 384] and query-head vectors [N, D], both L2-normalised."""
-    frozen, head = [], []
+def encode(models: Sequence[KairosModel], texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Frozen pooled sentence vectors [N, 384] and each model's query-head vectors [N, D], L2-normalised
+    (the text encoder of the first model; all share it)."""
+    frozen: list[np.ndarray] = []
+    heads: list[list[np.ndarray]] = [[] for _ in models]
     for start in range(0, len(texts), BATCH):
-        features = model.text_encoder(list(texts[start : start + BATCH]))
+        features = models[0].text_encoder(list(texts[start : start + BATCH]))
         frozen.append(features.pooled.float().cpu().numpy())
-        head.append(model.encode_query(features).float().cpu().numpy())
-    return _unit(np.concatenate(frozen)), _unit(np.concatenate(head))
+        for model, head in zip(models, heads, strict=True):
+            head.append(model.encode_query(features).float().cpu().numpy())
+    return _unit(np.concatenate(frozen)), [_unit(np.concatenate(head)) for head in heads]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -125,8 +128,8 @@ def markdown(result: dict[str, Any]) -> str:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for band in ["all", *BANDS]:
-        for name in ("query_head", "random_projection"):
-            row = result[name][band]
+        for name in ("query_head", "random_projection", *result.get("compared", {})):
+            row = (result[name] if name in result else result["compared"][name])[band]
             if row["anchors"]:
                 top = row["partner_in_top_k"]
                 lines.append(
@@ -142,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--tvr", type=Path, default=DEFAULT_TVR, help="TVR jsonl with `desc` (real queries)")
     parser.add_argument("--model", default="kairos-small", help="checkpoint folder or registry name")
+    parser.add_argument(
+        "--compare", nargs="*", default=[], help="NAME=DIR: other checkpoints' heads, same anchors"
+    )
     parser.add_argument("--anchors", type=int, default=1000, help="descriptions sampled as anchors")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -150,8 +156,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     texts = read_descriptions(args.tvr)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    model = resolve_model(args.model).eval()
-    frozen, head = encode(model, texts)
+    compared = dict(item.split("=", 1) for item in args.compare)
+    models = [resolve_model(name).eval() for name in [args.model, *compared.values()]]
+    frozen, (head, *others) = encode(models, texts)
     encoded = time.perf_counter() - started
     rng = np.random.default_rng(args.seed)
     anchors = rng.choice(len(texts), size=min(args.anchors, len(texts)), replace=False)
@@ -166,6 +173,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "dims": {"frozen": int(frozen.shape[1]), "query_head": int(head.shape[1])},
         "query_head": report(neighbourhoods(frozen, head, anchors)),
         "random_projection": report(neighbourhoods(frozen, projection, anchors)),
+        "compared": {
+            name: report(neighbourhoods(frozen, other, anchors))
+            for name, other in zip(compared, others, strict=True)
+        },
         "timings": {"encode_s": round(encoded, 1), "total_s": round(time.perf_counter() - started, 1)},
     }
     write_report(args.out, result, markdown(result))

@@ -1,6 +1,7 @@
 """Ablations side by side: trained checkpoints evaluated on one held-out corpus, overall and per query type.
 
 python benchmarks/ablation.py --checkpoint NAME=DIR [NAME=DIR ...] [--corpus DIR] [--phrasing]
+python benchmarks/ablation.py --merge A.json [B.json ...] --out OUT.json   (one table from several runs)
 
 Each checkpoint goes through the evaluation of `kairos train --eval-only` (`service.train_command.evaluate`):
 VR ranks a query's video among the annotation file's videos; SVMR decodes moments in the gold video. With
@@ -94,12 +95,52 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--checkpoint", nargs="+", required=True, help="NAME=DIR, first is the reference")
+    parser.add_argument("--checkpoint", nargs="+", default=[], help="NAME=DIR, first is the reference")
+    parser.add_argument(
+        "--merge", nargs="+", type=Path, default=[], help="instead: reports of earlier runs, one table"
+    )
     parser.add_argument("--corpus", type=Path)
     parser.add_argument("--phrasing", action="store_true", help="also the held-out phrasings")
     parser.add_argument("--unfair-words", type=Path, help="reserved_fairness.json: also without its words")
     parser.add_argument("--out", type=Path, default=RESULTS / "ablation.json")
     args = parser.parse_args()
+    if bool(args.checkpoint) == bool(args.merge):
+        parser.error("give --checkpoint NAME=DIR ... or --merge REPORT.json ...")
+    report = merged(args.merge) if args.merge else evaluated(args)
+    write_json(args.out, report)
+    results, splits = report["results"], next(iter(report["results"].values()))
+    markdown = [
+        f"Held-out corpus `{report['corpus']}`; VR among the split's videos, SVMR in the gold video.",
+        "",
+    ]
+    for split in splits:
+        markdown += [*table(results, split), ""]
+    if "heldout_phrasing" in splits:
+        markdown += [*phrasing_table(results), ""]
+    if "heldout_fair" in splits:
+        markdown += [*phrasing_table(results, "_fair"), ""]
+    args.out.with_suffix(".md").write_text("\n".join(markdown))
+    print("\n".join(markdown))
+
+
+def merged(paths: list[Path]) -> dict[str, Any]:
+    """One report from several of the same corpus (each run's machine kept under `machines`)."""
+    reports = [json.loads(path.read_text()) for path in paths]
+    if len({r["corpus"] for r in reports}) > 1:
+        raise SystemExit(f"reports of different corpora: {sorted({r['corpus'] for r in reports})}")
+    return {
+        "benchmark": "ablation",
+        "machine": reports[0]["machine"],
+        "machines": {name: r["machine"] for r in reports for name in r["results"]},
+        "corpus": reports[0]["corpus"],
+        "checkpoints": {k: v for r in reports for k, v in r["checkpoints"].items()},
+        "results": {k: v for r in reports for k, v in r["results"].items()},
+        "merged_from": [str(path) for path in paths],
+    }
+
+
+def evaluated(args: argparse.Namespace) -> dict[str, Any]:
+    """Every checkpoint on every split."""
     torch.set_num_threads(1)
     corpus = args.corpus or heldout_corpus()
     notes = corpus / "annotations"
@@ -123,23 +164,13 @@ def main() -> None:
                 split: evaluate(Path(directory), corpus, annotations) for split, annotations in splits.items()
             }
             print(name, {s: round(r["metrics"]["vr_r1"], 3) for s, r in results[name].items()}, flush=True)
-    report = {
+    return {
         "benchmark": "ablation",
         "machine": machine(),
         "corpus": str(corpus),
         "checkpoints": checkpoints,
         "results": results,
     }
-    write_json(args.out, report)
-    markdown = [f"Held-out corpus `{corpus}`; VR among the split's videos, SVMR in the gold video.", ""]
-    for split in splits:
-        markdown += [*table(results, split), ""]
-    if args.phrasing:
-        markdown += [*phrasing_table(results), ""]
-    if "heldout_fair" in splits:
-        markdown += [*phrasing_table(results, "_fair"), ""]
-    args.out.with_suffix(".md").write_text("\n".join(markdown))
-    print("\n".join(markdown))
 
 
 if __name__ == "__main__":

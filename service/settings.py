@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAIROS_", extra="forbid", frozen=True)
 
     snapshot_root: Path = Path("index")
-    model: str = "kairos-real"  # indexer.encoding.DEFAULT_MODEL (a test keeps them equal)
+    model: str = "kairos-real"  # models.pretrained.DEFAULT_MODEL (a test keeps them equal)
     device: str = "cpu"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_timeout_s: float = Field(default=0.1, gt=0, le=5)  # socket and connect timeout of every call

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "_bench_readme_figures", ROOT / "benchmarks" / "readme_figures.py"
-)
-assert _spec is not None and _spec.loader is not None
-readme_figures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(readme_figures)
+from benchmarks import readme_figures
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _flat(text: str) -> str:

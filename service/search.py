@@ -260,7 +260,7 @@ class SearchPipeline:
         """Moments of the candidate videos, ranked by the combined score, at most `limit`.
 
         Only the best max(`limit`, `stage2_videos`) candidates are scored: measured on the held-out synthetic
-        split, moments of lower-ranked videos did not change VCMR R@1 or R@10 (README, Performance), while
+        split, moments of lower-ranked videos did not change VCMR R@1 or R@10 (docs/NOTES.md), while
         the moment head's cost grows with every candidate's clips. They go through the moment head and the
         batched decoder in chunks, best video first. A moment's score is its video's weight times a moment
         score <= 1, so once `limit` moments score at least the next video's weight, no later video can enter

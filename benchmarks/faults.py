@@ -10,7 +10,7 @@ Generates and indexes a synthetic corpus in a temporary folder, then runs:
   worker_killed       an rq worker's work-horse, then the whole `kairos worker`, SIGKILLed during a job
   schemathesis        the schemathesis suite (all endpoints) with enough examples for >= 1,000 cases
 Writes benchmarks/results/faults.json and faults.md; exits 1 when a scenario's assertion fails.
-The pytest suite (tests/test_faults_*.py) runs the cheaper ones with smaller numbers.
+The pytest suite (tests/*/test_faults_*.py) runs the cheaper ones with smaller numbers.
 """
 
 from __future__ import annotations

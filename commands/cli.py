@@ -18,7 +18,6 @@ app = typer.Typer(
 )
 snapshots_app = typer.Typer(help="List, prune, back up and restore snapshots.", no_args_is_help=True)
 app.add_typer(snapshots_app, name="snapshots")
-DEMO_MODEL = "kairos-small"  # the synthetic demo corpus is the world this model was trained on
 
 
 def _fail(message: str) -> NoReturn:
@@ -369,18 +368,15 @@ def demo(
     serve_api: bool = typer.Option(True, "--serve/--no-serve", help="Serve after indexing."),
 ) -> None:
     """Run Kairos on its embedded defaults: generate a corpus, index it with the bundled model, serve it."""
-    from commands import index as index_command
-    from indexer.synth import SynthConfig, format_summary, generate_corpus
+    from commands.demo import DEMO_MODEL, example_queries, generate, index_demo
+    from indexer.synth import format_summary
 
-    corpus = root / "corpus"
-    summary = generate_corpus(corpus, SynthConfig(videos=videos, seed=2026, max_duration=45.0))
-    typer.echo(format_summary(summary))
-    report = index_command.index([str(corpus / "videos")], root / "index", model=DEMO_MODEL, progress=True)
+    typer.echo(format_summary(generate(root, videos)))
+    report = index_demo(root)
     typer.echo(f"indexed {len(report.get('indexed', []))}, reused {len(report.get('reused', []))} videos")
-    examples = _example_queries(corpus)
     typer.echo(f"\nKairos at http://{host}:{port}/  — try:")
-    for query in examples:
-        body = json.dumps({"query": query, "limit": 3})
+    for row in example_queries(root / "corpus"):
+        body = json.dumps({"query": row["desc"], "limit": 3})
         typer.echo(
             f"  curl -s -H 'content-type: application/json' -d '{body}' http://{host}:{port}/v1/search"
         )
@@ -393,15 +389,6 @@ def demo(
             run(Settings(snapshot_root=root / "index", model=DEMO_MODEL), host=host, port=port)
         except ExposureError as exc:
             _fail(str(exc))
-
-
-def _example_queries(corpus: Path, n: int = 3) -> list[str]:
-    """The first query of each type (v, t, vt) in the demo corpus's test annotations."""
-    rows = [json.loads(line) for line in (corpus / "annotations" / "train.jsonl").read_text().splitlines()]
-    picked: dict[str, str] = {}
-    for row in rows:
-        picked.setdefault(row["type"], row["desc"])
-    return list(picked.values())[:n]
 
 
 if __name__ == "__main__":

@@ -20,16 +20,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for folder in (ROOT, ROOT / "benchmarks"):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
+import torch
 
-import torch  # noqa: E402
-from common import RESULTS, machine, write_json  # noqa: E402
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from indexer.synth import reserved, vocab  # noqa: E402
-from models.encoders import TextEncoder  # noqa: E402
+from benchmarks.common import RESULTS, machine, write_json
+from indexer.synth import reserved, vocab
+from models.encoders import TextEncoder
 
 # attribute -> (carrier with {w}, training words per value, reserved words per value)
 Attribute = tuple[str, Mapping[str, Sequence[str]], Mapping[str, Sequence[str]]]

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.dataset import FeatureSource
-from models.train import TrainConfig
-from service.train_command import (
+from commands.train import (
     MACHINE_SETTINGS,
     _command,
     read_recipe,
@@ -20,6 +18,8 @@ from service.train_command import (
     train_config,
     write_recipe,
 )
+from indexer.dataset import FeatureSource
+from models.train import TrainConfig
 
 BUNDLED = Path(__file__).resolve().parents[2] / "models" / "weights" / "kairos-small"
 

@@ -55,6 +55,7 @@ from models.moment import (
 )
 from models.onnx_export import default_cache_dir
 from models.query_backends import QueryBackend, load_query_backend
+from models.tvr_metrics import temporal_iou
 from service.batcher import MicroBatcher
 from service.cache import Cache, cache_key
 from service.errors import ApiError
@@ -274,7 +275,7 @@ class SearchPipeline:
         """Moments of the candidate videos, ranked by the combined score, at most `limit`.
 
         Only the best max(`limit`, `stage2_videos`) candidates are scored: measured on the held-out synthetic
-        split, moments of lower-ranked videos did not change VCMR R@1 or R@10 (README, Performance), while
+        split, moments of lower-ranked videos did not change VCMR R@1 or R@10 (docs/NOTES.md), while
         the moment head's cost grows with every candidate's clips. They go through the moment head and the
         batched decoder in chunks, best video first. A moment's score is its video's weight times a moment
         score <= 1, so once `limit` moments score at least the next video's weight, no later video can enter
@@ -547,16 +548,10 @@ def with_lines(moments: list[Proposal], lines: dict[tuple[float, float], Proposa
     merged = [m for m in moments if (m[0], m[1]) not in lines] + list(lines.values())
     out: list[Proposal] = []
     for moment in sorted(merged, key=lambda m: -m[2]):
-        if all(iou(moment, kept) <= NMS_IOU for kept in out):
+        kept = np.array([m[:2] for m in out], dtype=np.float32).reshape(-1, 2)
+        if not (temporal_iou(kept, np.array(moment[:2])) > NMS_IOU).any():
             out.append(moment)
     return out
-
-
-def iou(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
-    """Intersection over union of two (start, end, ...) spans in seconds."""
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def clip_bounds(bounds: MomentBounds, clip_seconds: float) -> tuple[int, int]:

@@ -11,14 +11,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from indexer.cues import OCR, SUBTITLES, Cue
-from indexer.encoding import VideoEncoder, model_fingerprint, resolve_model
+from indexer.encoding import VideoEncoder
 from indexer.snapshot import SnapshotWriter, VideoRecord, open_snapshot
 from models.model import KairosModel
+from models.pretrained import model_fingerprint, resolve_model
+from models.tvr_metrics import temporal_iou
 from service.app import create_app
 from service.cache import Cache, connect
 from service.metrics import Metrics
 from service.schemas import SearchRequest
-from service.search import NMS_IOU, SearchPipeline, iou, line_proposals, with_lines
+from service.search import NMS_IOU, SearchPipeline, line_proposals, with_lines
 from service.settings import Settings
 from tests.conftest import TINY_MODEL
 
@@ -119,7 +121,7 @@ def test_a_video_found_only_by_a_line_becomes_a_candidate(
         )
         # its line's span, or a span around it that the (untrained) head scores at least as high
         assert any(
-            iou((m.start, m.end, 0.0), (6.0, 9.0, 0.0)) > NMS_IOU
+            temporal_iou(np.array([m.start, m.end]), np.array([6.0, 9.0])) > NMS_IOU
             for m in moments.moments
             if m.video_id == "d"
         )

@@ -191,12 +191,13 @@ def test_config_json_round_trip_and_hash() -> None:
 
 
 def test_fields_added_later_keep_older_hashes() -> None:
-    """A config without `cnn_glimpse`, `motion_cues` and the visual-concept / zero-shot fields (as written
+    """A config without `cnn_glimpse`, `motion_cues` and the visual-concept / zero-shot / query-skip fields (as written
     before they existed) hashes as it did."""
     old = get_config("kairos-small").to_dict()
     old.pop("cnn_glimpse"), old.pop("motion_cues")
     before = ModelConfig.from_dict(old | {"cnn_glimpse": False})
     later = ("name", "dropout", "cnn_glimpse", "motion_cues", "concepts", "concept_floor", "zero_shot")
+    later += ("query_skip",)
     fields = {k: v for k, v in before.to_dict().items() if k not in later}
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     assert before.config_hash() == hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -191,8 +191,8 @@ def test_config_json_round_trip_and_hash() -> None:
 
 
 def test_fields_added_later_keep_older_hashes() -> None:
-    """A config without `cnn_glimpse`, `motion_cues` and the visual-concept / zero-shot / query-skip fields (as written
-    before they existed) hashes as it did."""
+    """A config without `cnn_glimpse`, `motion_cues` and the visual-concept / zero-shot / query-skip fields
+    (as written before they existed) hashes as it did."""
     old = get_config("kairos-small").to_dict()
     old.pop("cnn_glimpse"), old.pop("motion_cues")
     before = ModelConfig.from_dict(old | {"cnn_glimpse": False})

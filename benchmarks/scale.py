@@ -60,7 +60,8 @@ TVR = Path(__file__).resolve().parents[2] / "shared" / "data" / "tvr"
 DURATIONS = TVR / "tvr_video2dur_idx.json"
 QUERIES = TVR / "tvr_val_release.jsonl"
 FPS = 2.0  # the bundled model's frame rate: the features need no resampling
-DIM = 256  # the bundled model's visual_dim
+MODEL = "kairos-small"  # the bundled model for 256-dim precomputed features (the default, kairos-real: 1280)
+DIM = 256  # its visual_dim
 SCENES_PER_SHOW = 100
 SCENES_PER_VIDEO = 6
 MEAN_SHOT_FRAMES = 10
@@ -130,10 +131,14 @@ def build_kairos(features: Path, root: Path) -> dict[str, Any]:
     """`kairos index --features` into ``root``, timed; the indexer's report, trimmed of per-video lists."""
     started = time.perf_counter()
     command = [KAIROS, "index", "--features", str(features), "--features-fps", str(FPS), "--out", str(root)]
+    command += ["--model", MODEL]
     done = subprocess.run([*command, "--json"], capture_output=True, text=True, env=_env(), check=False)
     if done.returncode != 0:
         raise RuntimeError(f"kairos index failed ({done.returncode}): {done.stderr[-2000:]}")
     report = json.loads(done.stdout)
+    if not report["counts"]["indexed"] + report["counts"]["resumed"]:
+        reasons = [failure["reason"] for failure in report.get("failed", [])[:1]]
+        raise RuntimeError(f"kairos index indexed no video: {reasons}")
     return {
         "command": " ".join(command),
         "wall_s": round(time.perf_counter() - started, 1),
@@ -307,7 +312,8 @@ def throughput(base: str, queries: Iterator[str], clients: int, seconds: float) 
 @contextmanager
 def served(root: Path, workers: int = 1) -> Iterator[tuple[str, int, str]]:
     """`kairos serve` on ``root`` with its own throwaway Redis, warmed up; yields (URL, pid, Redis URL)."""
-    with throwaway_redis() as redis_url, kairos_server(root, redis_url, workers=workers) as (base, pid):
+    env = {"KAIROS_MODEL": MODEL}
+    with throwaway_redis() as redis_url, kairos_server(root, redis_url, env, workers) as (base, pid):
         Client(base).search("warm up the encoder and the page cache")
         yield base, pid, redis_url
 
@@ -363,7 +369,7 @@ def encode_queries(queries: list[str]) -> np.ndarray:
 
     from indexer.encoding import resolve_model
 
-    model = resolve_model("kairos-small").eval()
+    model = resolve_model(MODEL).eval()
     with torch.inference_mode():
         batches = [
             model.encode_query(model.text_encoder(queries[i : i + 64])).float().numpy()
@@ -372,42 +378,26 @@ def encode_queries(queries: list[str]) -> np.ndarray:
     return np.concatenate(batches).astype(np.float32)
 
 
-def exact_video_scores(root: Path, q: np.ndarray, rows_per_chunk: int = 262_144) -> np.ndarray:
-    """[N, videos]: each video's best segment similarity, exactly, over every segment of the snapshot."""
-    from indexer.snapshot import open_snapshot
-
-    with open_snapshot(root) as snapshot:
-        arrays, path, n_videos = snapshot.manifest.arrays, snapshot.path, len(snapshot)
-    segments = np.memmap(path / "segments.f16", np.float16, "r", shape=arrays["segments.f16"].shape)
-    owners = np.memmap(path / "segments.i32", np.int32, "r", shape=arrays["segments.i32"].shape)[:, 0]
-    starts = np.searchsorted(owners, np.arange(n_videos + 1))  # segments of a video are contiguous
-    out = np.full((len(q), n_videos), -np.inf, dtype=np.float32)
-    video = 0
-    while video < n_videos:
-        last = int(np.searchsorted(starts, starts[video] + rows_per_chunk, side="right")) - 1
-        last = max(last, video + 1)
-        block = np.asarray(segments[starts[video] : starts[last]], dtype=np.float32)
-        sims = block @ q.T  # [rows, N]
-        local = starts[video:last] - starts[video]
-        out[:, video:last] = np.maximum.reduceat(sims, local, axis=0).T
-        video = last
-    return out
-
-
 def stage1_recall(root: Path, queries: list[str]) -> dict[str, Any]:
     """Recall@100 of the videos stage 1 returns (IVF over segments) against exact best-segment scores."""
     from indexer.snapshot import open_snapshot
+    from indexer.snapshot.tuning import exact_video_scores, recall_at
 
     q = encode_queries(queries)
-    exact = np.argsort(-exact_video_scores(root, q), axis=1)[:, :TOP_K]
     with open_snapshot(root) as snapshot:
+        arrays, path = snapshot.manifest.arrays, snapshot.path
+        segments = np.memmap(path / "segments.f16", np.float16, "r", shape=arrays["segments.f16"].shape)
+        owners = np.memmap(path / "segments.i32", np.int32, "r", shape=arrays["segments.i32"].shape)[:, 0]
+        exact = np.argsort(-exact_video_scores(segments, np.asarray(owners), len(snapshot), q), axis=1)
         _, found = snapshot.top_videos(q, TOP_K)
-        params = snapshot.manifest.segment_index.search_params
-    recall = [len(set(a.tolist()) & set(b.tolist())) / TOP_K for a, b in zip(found, exact, strict=True)]
+        spec = snapshot.manifest.segment_index
+    recall = recall_at(found, exact[:, :TOP_K])
     return {
         "queries": len(queries),
         "k": TOP_K,
-        "search_params": params,
+        "search_params": spec.search_params,
+        "fetch": (spec.tuning or {}).get("fetch"),
+        "tuned_on_pseudo_queries": spec.tuning,
         "recall_mean": round(float(np.mean(recall)), 4),
         "recall_min": round(float(np.min(recall)), 4),
     }
@@ -498,15 +488,18 @@ def main() -> None:
     videos = tvr_videos()[: args.videos or None]
     features, kairos_root, naive_root = args.work / "features", args.work / "kairos", args.work / "naive"
     built = args.work / "build.json"
-    if args.rebuild or not built.is_file():
+    if args.rebuild:
         shutil.rmtree(args.work, ignore_errors=True)
-        build: dict[str, Any] = {
-            "generate_s": round(generate(features, videos, workers=os.cpu_count() or 1), 1)
-        }
-        build["kairos"] = build_kairos(features, kairos_root)
-        build["naive"] = build_naive(kairos_root, naive_root)
-        write_json(built, build)
-    build = json.loads(built.read_text())
+    build: dict[str, Any] = json.loads(built.read_text()) if built.is_file() else {}
+    steps = (
+        ("generate_s", lambda: round(generate(features, videos, workers=os.cpu_count() or 1), 1)),
+        ("kairos", lambda: build_kairos(features, kairos_root)),
+        ("naive", lambda: build_naive(kairos_root, naive_root)),
+    )
+    for step, run in steps:  # each step once; one that failed or was cut short starts over
+        if step not in build:
+            build[step] = run()
+            write_json(built, build)
     if args.build_only:
         print(json.dumps(build, indent=2))
         return

@@ -125,11 +125,12 @@ def tune(
     queries: int = TUNING_QUERIES,
 ) -> Tuning | None:
     """The cheapest setting of `index` (over `segments`, owned by `owners`) reaching `target` recall@k of
-    videos on pseudo-queries, else the most thorough one; None for a snapshot without videos.
+    videos on pseudo-queries, else the one of highest recall; None for a snapshot without videos.
 
     Two knobs: the index's own (nprobe, efSearch), and how many segments are fetched per video wanted
     (FETCH_PER_VIDEO: the top k videos by best segment are among the top fetch*k segments only when no
-    video holds too many of them). Cheapest: the least probing, then the smallest fetch.
+    video holds too many of them). Cheapest: the least probing, then the smallest fetch. A fetch whose
+    recall stops growing with more probing is left for the next.
     """
     k = min(k, n_videos)
     if k == 0 or len(segments) == 0:
@@ -138,8 +139,10 @@ def tune(
     q = pseudo_queries(segments, owners, queries)
     exact = np.argsort(-exact_video_scores(segments, owners, n_videos, q), axis=1, kind="stable")[:, :k]
     sweep: dict[str, float] = {}
-    best: tuple[int, int] | None = None  # (setting number, fetch) reaching the target
+    tried: dict[tuple[int, int], float] = {}  # (setting number, fetch) -> recall
+    best: tuple[int, int] | None = None  # the first to reach the target
     for fetch in FETCH_PER_VIDEO:
+        previous = -1.0
         for number, params in enumerate(settings):
             if best is not None and number >= best[0]:
                 break
@@ -147,11 +150,13 @@ def tune(
                 faiss_index.set_search_params(index, params)
             scores, labels = index.search(q, min(segments_for(k, fetch), index.ntotal))
             _, found = best_videos(scores, np.where(labels >= 0, owners[np.maximum(labels, 0)], -1), k)
-            recall = round(float(recall_at(found, exact).mean()), 4)
+            recall = tried[number, fetch] = round(float(recall_at(found, exact).mean()), 4)
             sweep[f"{params or 'exact'} fetch={fetch}"] = recall
             if recall >= target:
                 best = (number, fetch)
                 break
-    number, fetch = best or (len(settings) - 1, FETCH_PER_VIDEO[-1])
-    recall = sweep[f"{settings[number] or 'exact'} fetch={fetch}"]
-    return Tuning(settings[number], fetch, recall, target, k, queries, sweep)
+            if recall <= previous:  # twice the probing gained nothing: this fetch is what limits recall
+                break
+            previous = recall
+    number, fetch = best or max(tried, key=lambda tried_setting: (tried[tried_setting], -tried_setting[0]))
+    return Tuning(settings[number], fetch, tried[number, fetch], target, k, queries, sweep)

@@ -2,7 +2,7 @@
 
 python benchmarks/ablation.py --checkpoint NAME=DIR [NAME=DIR ...] [--corpus DIR]
 
-Each checkpoint goes through the evaluation of `kairos train --eval-only` (`service.train_command.evaluate`):
+Each checkpoint goes through the evaluation of `kairos train --eval-only` (`commands.train.evaluate`):
 VR ranks a query's video among the annotation file's videos; SVMR decodes moments in the gold video. With
 no --corpus, the model card's held-out corpus (`benchmarks/quality.py` generates it once). `heldout` is the
 corpus' train+val+test annotations together, `compositional` its compositional split (colour x shape pairs
@@ -12,15 +12,19 @@ never seen in training). Writes benchmarks/results/ablation.json and ablation.md
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from common import RESULTS, machine, write_json
-from quality import heldout_corpus
 
-from service.train_command import evaluate
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import RESULTS, machine, write_json
+from benchmarks.quality import heldout_corpus
+from commands.train import evaluate
 
 COLUMNS = ("vr_r1", "vr_r10", "svmr_r1_iou0.5", "svmr_r1_iou0.7")
 

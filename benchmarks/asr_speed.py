@@ -33,11 +33,11 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from common import machine, write_report  # noqa: E402
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from benchmarks.common import machine, write_report  # noqa: E402
 from indexer.streams.asr import WINDOW, SpeechScan, Transcriber, read_audio, speech_settings  # noqa: E402
 from tests import factories  # noqa: E402
 

@@ -9,7 +9,7 @@ Both turn a query into a score over *units* (a span in one video) and rank the u
   `half_width` clips on each side of the clip, cut at the video's ends.
 
 `submission` turns unit scores into TVR predictions (VCMR over all units, SVMR over the ground-truth video's
-units, VR = videos ranked by their best unit), which `service.tvr_metrics.evaluate_submission` scores.
+units, VR = videos ranked by their best unit), which `models.tvr_metrics.evaluate_submission` scores.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from indexer.snapshot import Snapshot
 from indexer.subtitles import find_sidecar, read_subtitles
 from models.encoders import TextEncoder
 from models.model import KairosModel
+from models.tvr_metrics import MAX_PREDICTIONS, temporal_iou
 from service.search import normalise_query
-from service.tvr_metrics import MAX_PREDICTIONS
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +114,6 @@ def clip_window_units(snapshot: Snapshot, half_width: int) -> Units:
     )
 
 
-def _standard_iou(span: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Intersection over union of one span [2] with spans [M, 2] (NMS uses the usual union, not the hull)."""
-    inter = np.maximum(0.0, np.minimum(span[1], others[:, 1]) - np.maximum(span[0], others[:, 0]))
-    union = (span[1] - span[0]) + (others[:, 1] - others[:, 0]) - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def rank_moments(
     scores: np.ndarray, units: Units, limit: int = MAX_PREDICTIONS, nms_iou: float | None = NMS_IOU
 ) -> list[list[float]]:
@@ -132,7 +125,7 @@ def rank_moments(
         video = int(units.video_idx[i])
         same = kept_by_video.setdefault(video, [])
         if same:
-            iou = _standard_iou(units.spans[i], units.spans[same])
+            iou = temporal_iou(units.spans[same], units.spans[i])
             duplicate = np.any(np.all(units.spans[same] == units.spans[i], axis=1))
             if duplicate or (nms_iou is not None and np.any(iou > nms_iou)):
                 continue

@@ -35,8 +35,8 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine() -> dict[str, Any]:
-    """CPU count, model name, memory and platform of this machine."""
+def machine(**extra: Any) -> dict[str, Any]:
+    """CPU count and model, memory, platform and Python of this machine, then `extra` (versions, threads)."""
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
         "cpus": os.cpu_count(),
@@ -44,7 +44,7 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(memory_gib, 1),
         "platform": platform.platform(),
         "python": platform.python_version(),
-    }
+    } | extra
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -68,6 +68,7 @@ def write_report(path: Path, report: dict[str, Any], markdown: str) -> None:
 
 
 def free_port() -> int:
+    """A TCP port free on loopback now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

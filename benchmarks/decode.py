@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -21,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 import av  # noqa: E402
 import decord  # noqa: E402
 
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import machine  # noqa: E402
 from indexer.media import Backend, iter_frames, probe_video  # noqa: E402
 from tests import factories  # noqa: E402
 
@@ -93,25 +93,12 @@ def run(seconds: float, repeats: int) -> dict[str, Any]:
             row["cpu_ratio_decord_over_pyav"] = round(dec["video_s_per_cpu_s"] / pyav["video_s_per_cpu_s"], 2)
             rows.append(row)
     return {
-        "machine": machine(),
+        "machine": machine(av=av.__version__, decord=decord.__version__, decoder_threads=1),
         "video_seconds": seconds,
         "video_fps": VIDEO_FPS,
         "repeats": repeats,
         "sample_fps": SAMPLE_FPS,
         "results": rows,
-    }
-
-
-def machine() -> dict[str, Any]:
-    """Where the figures were measured."""
-    return {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "av": av.__version__,
-        "decord": decord.__version__,
-        "decoder_threads": 1,
     }
 
 
@@ -153,7 +140,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(table(report))
-    print(f"\n{report['machine']['cpu_count']} CPUs, {report['machine']['platform']}; written to {args.out}")
+    print(f"\n{report['machine']['cpus']} CPUs, {report['machine']['platform']}; written to {args.out}")
 
 
 if __name__ == "__main__":

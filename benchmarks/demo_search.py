@@ -14,17 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
-from common import KAIROS, RESULTS, kairos_server, machine, percentile, throwaway_redis, write_json
+import numpy as np
 
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
+from benchmarks.common import KAIROS, RESULTS, kairos_server, machine, percentile, throwaway_redis, write_json
+from models.tvr_metrics import temporal_iou
 
 
 def main() -> None:
@@ -52,9 +53,9 @@ def main() -> None:
                 answer = http.post("/v1/search", json={"query": row["desc"], "limit": 3}).json()
                 took[kind].append(answer["took_ms"])
                 if kind == "uncached":
-                    span = (float(row["ts"][0]), float(row["ts"][1]))
                     found = any(
-                        m["video_id"] == row["vid_name"] and iou((m["start"], m["end"]), span) >= 0.5
+                        m["video_id"] == row["vid_name"]
+                        and temporal_iou(np.array([[m["start"], m["end"]]]), np.array(row["ts"]))[0] >= 0.5
                         for m in answer["moments"]
                     )
                     hits.setdefault(row["type"], []).append(found)

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import machine
 from models.model import KairosModel, load_text_encoder
 from models.registry import create_model
 
@@ -88,11 +92,7 @@ def main() -> None:
     )
     query = query_latency(small, args.queries)
     result = {
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "threads": 1,
-            "torch": torch.__version__,
-        },
+        "machine": machine(threads=1, torch=torch.__version__),
         "encode": rows,
         "query": {"model": "all-MiniLM-L6-v2 + encode_query", "queries": args.queries, **query},
     }

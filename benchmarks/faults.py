@@ -10,7 +10,7 @@ Generates and indexes a synthetic corpus in a temporary folder, then runs:
   worker_killed       an rq worker's work-horse, then the whole `kairos worker`, SIGKILLed during a job
   schemathesis        the schemathesis suite (all endpoints) with enough examples for >= 1,000 cases
 Writes benchmarks/results/faults.json and faults.md; exits 1 when a scenario's assertion fails.
-The pytest suite (tests/test_faults_*.py) runs the cheaper ones with smaller numbers.
+The pytest suite (tests/*/test_faults_*.py) runs the cheaper ones with smaller numbers.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ import faiss
 import httpx
 import numpy as np
 
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import free_port
 from indexer.snapshot import delete, open_snapshot
 from indexer.snapshot.layout import CURRENT, PARTIAL_SUFFIX, published_versions, read_current, tmp_dir
 from indexer.snapshot.manifest import SEGMENT_INDEX, VIDEO_INDEX
@@ -63,12 +67,6 @@ class FaultFailed(AssertionError):
 def check(condition: bool, message: str) -> None:
     if not condition:
         raise FaultFailed(message)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def kairos() -> str:

@@ -12,7 +12,7 @@ import argparse
 import ctypes
 import json
 import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +21,10 @@ from typing import Any
 import faiss
 import numpy as np
 
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import machine
 from indexer.snapshot.faiss_index import (
     AUTO_EXACT_MAX,
     build_index,
@@ -168,7 +172,7 @@ def main() -> None:
         rows.extend(run_size(n, args.dim, args.queries, args.build_threads, args.seed))
     result = {
         "benchmark": "index_build",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "faiss": faiss.__version__},
+        "machine": machine(faiss=faiss.__version__),
         "auto_exact_max": AUTO_EXACT_MAX,
         "queries": args.queries,
         "data": "clustered: 300 topic centres; videos of 50 vectors around a topic; vectors around the video",

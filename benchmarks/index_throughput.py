@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from indexer.encoding import DEFAULT_MODEL, model_fingerprint, resolve_model  # noqa: E402
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import machine  # noqa: E402
 from indexer.pipeline import IndexOptions, index  # noqa: E402
 from models.model import KairosModel  # noqa: E402
+from models.pretrained import DEFAULT_MODEL, model_fingerprint, resolve_model  # noqa: E402
 from tests import factories  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -90,7 +90,7 @@ def main() -> None:
                 root = Path(tmp) / f"root-{width}x{height}-{workers}"
                 rows.append({"size": f"{width}x{height}", **run(model, folder, root, workers)})
     result = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "machine": machine(),
         "model": DEFAULT_MODEL,
         "model_fingerprint": model_fingerprint(model),
         "video_fps": VIDEO_FPS,

@@ -29,26 +29,25 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-if str(ROOT / "benchmarks") not in sys.path:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
-from baselines import encode_texts, submission, subtitle_units  # noqa: E402
-from common import write_report  # noqa: E402
-from quality import git_commit, heldout_corpus, in_snapshot, load_queries, machine  # noqa: E402
 
-from indexer.encoding import model_fingerprint, resolve_model  # noqa: E402
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.baselines import encode_texts, submission, subtitle_units  # noqa: E402
+from benchmarks.common import write_report  # noqa: E402
+from benchmarks.quality import git_commit, heldout_corpus, in_snapshot, load_queries, machine  # noqa: E402
+from commands.index import index  # noqa: E402
 from indexer.snapshot import Snapshot, open_snapshot  # noqa: E402
 from models.model import KairosModel  # noqa: E402
+from models.pretrained import model_fingerprint, resolve_model  # noqa: E402
+from models.tvr_metrics import DESC_TYPES, MAX_PREDICTIONS, evaluate_submission  # noqa: E402
 from service.cache import Cache, connect  # noqa: E402
-from service.index_command import index  # noqa: E402
 from service.metrics import Metrics  # noqa: E402
 from service.schemas import SearchRequest, VideoSearchRequest  # noqa: E402
 from service.search import SearchPipeline  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from service.tvr_metrics import DESC_TYPES, MAX_PREDICTIONS, evaluate_submission  # noqa: E402
 
 log = logging.getLogger("line_fusion")
 

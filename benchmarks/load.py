@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -33,8 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import free_port, serve_logged, write_json
 
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import free_port, machine, serve_logged, write_json
 from indexer.pipeline import IndexOptions, index
 from indexer.synth import SynthConfig, generate_corpus
 from service.settings import Settings
@@ -199,11 +201,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bar64 = next((r for r in levels if r["clients"] == 64), None)
     return {
         "benchmark": "load",
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "model": args.model,
         "videos": report["counts"]["indexed"],
         "duration_s_per_level": args.duration,

@@ -19,7 +19,6 @@ import asyncio
 import itertools
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,11 @@ from typing import Any
 
 import httpx
 import numpy as np
-from common import free_port, serve_logged, write_report
+
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import free_port, machine, serve_logged, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "microbatch.json"
@@ -43,7 +46,7 @@ def serve(root: Path, model: str, env: dict[str, str], log: Path) -> tuple[subpr
     env = (
         os.environ | {"KAIROS_SNAPSHOT_ROOT": str(root), "KAIROS_MODEL": model, "OMP_NUM_THREADS": "1"} | env
     )
-    command = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "commands.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     return serve_logged(command, env, log, port)
 
 
@@ -81,7 +84,7 @@ async def load(url: str, clients: int, seconds: float, queries: Iterator[str]) -
 def run(args: argparse.Namespace) -> dict[str, Any]:
     texts = [json.loads(line)["desc"] for line in TVR_VAL.read_text().splitlines()]
     queries = (f"{text} #{n}" for n, text in enumerate(itertools.cycle(texts)))  # never cached
-    kairos = [sys.executable, "-m", "service.cli"]
+    kairos = [sys.executable, "-m", "commands.cli"]
     servers: dict[float, tuple[subprocess.Popen[bytes], str]] = {}
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="kairos-microbatch-") as tmp:
@@ -137,7 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "microbatch",
         "command": "python benchmarks/microbatch.py " + " ".join(sys.argv[1:]),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": machine(),
         "model": args.model,
         "encoder": args.encoder,
         "videos": args.videos,

@@ -15,13 +15,17 @@ import dataclasses
 import json
 import math
 import random
+import sys
 import time
 from pathlib import Path
 from statistics import median
 
 import torch
-from common import RESULTS, machine, percentile, write_json
 
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import RESULTS, machine, percentile, write_json
 from models.config import ModelConfig
 from models.moment import MomentHead
 

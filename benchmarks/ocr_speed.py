@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from common import machine, write_report  # noqa: E402
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from indexer.encoding import DEFAULT_MODEL, resolve_model  # noqa: E402
+from benchmarks.common import machine, write_report  # noqa: E402
 from indexer.media import iter_frames, probe_video  # noqa: E402
 from indexer.pipeline import IndexOptions, index  # noqa: E402
 from indexer.streams import StreamSettings  # noqa: E402
@@ -42,6 +41,7 @@ from indexer.streams.ocr import ScreenReader, ScreenScan, difference, ocr_size, 
 from indexer.streams.settings import OcrSettings  # noqa: E402
 from indexer.synth import SynthConfig, generate_corpus  # noqa: E402
 from models.model import KairosModel  # noqa: E402
+from models.pretrained import DEFAULT_MODEL, resolve_model  # noqa: E402
 from tests import factories  # noqa: E402
 
 WORDS = [

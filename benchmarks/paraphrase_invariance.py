@@ -30,17 +30,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TVR = ROOT.parent / "shared" / "data" / "tvr" / "tvr_val_release.jsonl"
 RESULTS = ROOT / "benchmarks" / "results" / "paraphrase_invariance.json"
-for folder in (ROOT, ROOT / "benchmarks"):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from common import write_report  # noqa: E402
+
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 from scipy.stats import rankdata  # noqa: E402
 
-from indexer.encoding import resolve_model  # noqa: E402
+from benchmarks.common import write_report  # noqa: E402
 from models.model import KairosModel  # noqa: E402
+from models.pretrained import resolve_model  # noqa: E402
 from service.search import normalise_query  # noqa: E402
 
 TOP_KS = (1, 5, 10, 50)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from service.tvr_metrics import DESC_TYPES, TASKS
+from models.tvr_metrics import DESC_TYPES, TASKS
 
 PAIRS: dict[str, str] = {"heldout": "heldout_phrasing", "compositional": "compositional_phrasing"}
 GROUPS: tuple[str, ...] = ("all", *DESC_TYPES)

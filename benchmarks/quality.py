@@ -11,8 +11,8 @@ and its compositional split, each also in its held-out phrasings (`annotations/h
 queries in words and frames no training phrasing uses), compared side by side by `phrasing.py`.
 
 1. The corpus (a folder of videos with subtitle sidecars, e.g. a `kairos synth` corpus with a fresh seed) is
-   indexed into a temporary snapshot with `service.index_command.index` (or `--snapshot DIR` reuses one).
-2. Kairos: every query goes through the service's `SearchPipeline` (`service.evaluation.run_evaluation`:
+   indexed into a temporary snapshot with `commands.index.index` (or `--snapshot DIR` reuses one).
+2. Kairos: every query goes through the service's `SearchPipeline` (`commands.evaluation.run_evaluation`:
    VCMR = `search`, SVMR = `localize` in the ground-truth video, VR = `search_videos`), uncached.
 3. Baselines (`benchmarks/baselines.py`), on the same snapshot and queries:
    (a) `subtitle_lines`: query vs. every subtitle line (cosine of pooled all-MiniLM-L6-v2 vectors), moment =
@@ -21,7 +21,7 @@ queries in words and frames no training phrasing uses), compared side by side by
        moment = a window of +-W clips around a clip (NMS at IoU 0.5 within a video), video score = best clip.
        W is chosen on `--window-queries` (default: the corpus' `annotations/val.jsonl`) by the mean VCMR
        recall over {0.5,0.7} x R@{1,5,10}, unless `--window` fixes it.
-4. All predictions are scored by `service.tvr_metrics.evaluate_submission` (the official definitions).
+4. All predictions are scored by `models.tvr_metrics.evaluate_submission` (the official definitions).
 
 Splits: `heldout` = all `--queries` files together, `compositional` = `--compositional`, and
 `heldout_phrasing` / `compositional_phrasing` = the same queries held-out phrased (by default the corpus'
@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -48,14 +46,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT_SEED = 12345  # the model card's held-out seed
 HELDOUT_DIR = ROOT / "benchmarks" / ".work" / f"heldout-s{HELDOUT_SEED}"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-if str(ROOT / "benchmarks") not in sys.path:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import phrasing  # noqa: E402
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import torch  # noqa: E402
-from baselines import (  # noqa: E402
+
+from benchmarks import phrasing  # noqa: E402
+from benchmarks.baselines import (  # noqa: E402
     Units,
     clip_window_units,
     encode_queries,
@@ -63,20 +61,20 @@ from baselines import (  # noqa: E402
     submission,
     subtitle_units,
 )
-from common import cpu_name, write_report  # noqa: E402
-
-from indexer.encoding import WEIGHTS_DIR, model_fingerprint, resolve_model  # noqa: E402
+from benchmarks.common import machine as common_machine  # noqa: E402
+from benchmarks.common import write_report  # noqa: E402
+from commands.evaluate import read_queries  # noqa: E402
+from commands.evaluation import run_evaluation  # noqa: E402
+from commands.index import index  # noqa: E402
 from indexer.snapshot import Snapshot, open_snapshot  # noqa: E402
 from indexer.synth.corpus import heldout_phrasing_dir  # noqa: E402
+from models.pretrained import WEIGHTS_DIR, model_fingerprint, resolve_model  # noqa: E402
+from models.tvr_metrics import DESC_TYPES, IOU_THRESHOLDS, RECALL_TOPKS, TASKS, evaluate_submission  # noqa: E402
 from service.cache import Cache, connect  # noqa: E402
-from service.eval_command import read_queries  # noqa: E402
-from service.evaluation import run_evaluation  # noqa: E402
-from service.index_command import index  # noqa: E402
 from service.metrics import Metrics  # noqa: E402
 from service.schemas import SearchRequest  # noqa: E402
 from service.search import SearchPipeline  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from service.tvr_metrics import DESC_TYPES, IOU_THRESHOLDS, RECALL_TOPKS, TASKS, evaluate_submission  # noqa: E402
 
 log = logging.getLogger("quality")
 
@@ -266,14 +264,8 @@ def markdown(report: Mapping[str, Any]) -> str:
 
 
 def machine() -> dict[str, Any]:
-    return {
-        "cpu": cpu_name(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-    }
+    """`common.machine` with torch's version and threads."""
+    return common_machine(torch_threads=torch.get_num_threads(), torch=torch.__version__)
 
 
 def git_commit() -> str | None:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -32,15 +30,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import write_report
 
-from indexer.encoding import model_fingerprint, resolve_model
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import machine, write_report
+from commands.evaluation import run_evaluation
 from indexer.snapshot import open_snapshot
 from models.model import KairosModel
 from models.onnx_export import export_fp32, quantize_int8
+from models.pretrained import model_fingerprint, resolve_model
 from models.query_backends import BACKENDS, QueryBackend, load_query_backend
 from service.cache import Cache, connect
-from service.evaluation import run_evaluation
 from service.metrics import Metrics
 from service.search import SearchPipeline
 from service.settings import Settings
@@ -137,7 +138,7 @@ def agreement(vectors: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
 
 def heldout(model_spec: str, videos: int, seed: int, cache_dir: Path, folder: Path) -> dict[str, Any]:
     """TVR metrics on a fresh synthetic corpus, through `SearchPipeline` with each backend (uncached)."""
-    kairos = [sys.executable, "-m", "service.cli"]  # as a user would (decode workers need a plain __main__)
+    kairos = [sys.executable, "-m", "commands.cli"]  # as a user would (decode workers need a plain __main__)
     synth = [
         "synth",
         "--videos",
@@ -248,7 +249,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "query_encoder",
         "command": "python benchmarks/query_encoder.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(vars(args).items())),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": machine(),
         "model": args.model,
         "queries": len(texts),
         "latency_queries": args.latency,

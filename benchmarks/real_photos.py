@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,17 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import RESULTS, machine, write_report
 
-from indexer.encoding import model_fingerprint, resolve_model
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import RESULTS, machine, write_report
+from commands.evaluate import read_queries
+from commands.evaluation import run_evaluation
 from indexer.pipeline import IndexOptions, index
 from indexer.snapshot import open_snapshot
 from indexer.synth.photos import write_photo_corpus
 from models.model import KairosModel
+from models.pretrained import model_fingerprint, resolve_model
 from models.registry import create_model, get_config
 from service.cache import Cache, connect
-from service.eval_command import read_queries
-from service.evaluation import run_evaluation
 from service.metrics import Metrics
 from service.search import SearchPipeline
 from service.settings import Settings

@@ -36,6 +36,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -45,7 +46,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import (
+
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import (
     KAIROS,
     RESULTS,
     kairos_server,
@@ -384,7 +389,7 @@ def encode_queries(queries: list[str]) -> np.ndarray:
     """Query vectors [N, D] float32 from the bundled model, as the server computes them."""
     import torch
 
-    from indexer.encoding import resolve_model
+    from models.pretrained import resolve_model
 
     model = resolve_model(MODEL).eval()
     with torch.inference_mode():

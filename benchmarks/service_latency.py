@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import socket
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -29,6 +28,10 @@ import numpy as np
 import torch
 import uvicorn
 
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import free_port, machine
 from indexer.pipeline import IndexOptions, index
 from indexer.snapshot import Snapshot
 from indexer.synth import SynthConfig, generate_corpus
@@ -39,12 +42,6 @@ from service.search import NMS_IOU, Candidates, SearchPipeline, clip_bounds, in_
 from service.settings import Settings, Stage1Mode
 
 OUT = Path(__file__).resolve().parent / "results" / "service_latency.json"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -207,7 +204,7 @@ def run(videos: int, repeats: int, model: str, top_k: int) -> dict[str, Any]:
             )
     return {
         "benchmark": "service_latency",
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": machine(),
         "model": model,
         "videos": report["counts"]["indexed"],
         "clips": report["counts"].get("clips"),

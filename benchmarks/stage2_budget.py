@@ -15,22 +15,26 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import redis
 import torch
-from common import RESULTS, machine, write_json
 
-from indexer.encoding import model_fingerprint, resolve_model
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import RESULTS, machine, write_json
 from indexer.snapshot import open_snapshot
+from models.pretrained import model_fingerprint, resolve_model
+from models.tvr_metrics import evaluate_submission
 from service.cache import Cache
 from service.metrics import Metrics
 from service.schemas import SearchRequest
 from service.search import SearchPipeline
 from service.settings import Settings
-from service.tvr_metrics import evaluate_submission
 
 KEYS = ("0.5-r1", "0.5-r10", "0.5-r100", "0.7-r1", "0.7-r10")
 

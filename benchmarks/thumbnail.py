@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 import av  # noqa: E402
 import decord  # noqa: E402
 import numpy as np  # noqa: E402
+
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from indexer.decoders import Deadline, pyav_frames  # noqa: E402
 from indexer.media import frame_at  # noqa: E402

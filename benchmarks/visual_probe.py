@@ -15,18 +15,23 @@ and .md.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from common import RESULTS, checkpoint_args, machine, synth_plans, write_report
-from quality import heldout_corpus
+
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from torch import Tensor
 
+from benchmarks.common import RESULTS, checkpoint_args, machine, synth_plans, write_report
+from benchmarks.quality import heldout_corpus
 from indexer.dataset import build_dataset
 from indexer.synth.plan import EventPlan, VideoPlan
 from indexer.synth.queries import event_attributes

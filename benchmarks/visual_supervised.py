@@ -16,17 +16,22 @@ benchmarks/results/visual_supervised.json and .md.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from common import RESULTS, machine, synth_plans, write_report
-from quality import heldout_corpus
-from torch import Tensor, nn
-from visual_probe import ATTRIBUTES, clip_features, one_event_clips
 
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from torch import Tensor, nn
+
+from benchmarks.common import RESULTS, machine, synth_plans, write_report
+from benchmarks.quality import heldout_corpus
+from benchmarks.visual_probe import ATTRIBUTES, clip_features, one_event_clips
 from indexer.synth.vocab import ACTIONS, BACKGROUNDS, COLOURS, SHAPES, SIZES
 from models.model import KairosModel
 from models.registry import create_model

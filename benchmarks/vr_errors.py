@@ -12,16 +12,20 @@ and .md.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import torch
-from ablation import concatenated
-from common import RESULTS, checkpoint_args, machine, synth_plans, write_report
-from quality import heldout_corpus
 
+if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.ablation import concatenated
+from benchmarks.common import RESULTS, checkpoint_args, machine, synth_plans, write_report
+from benchmarks.quality import heldout_corpus
 from indexer.annotations import read_annotations
 from indexer.dataset import build_dataset
 from indexer.synth.plan import VideoPlan

@@ -47,7 +47,7 @@ class Annotation:
         return self.windows[0]
 
     def tvr_row(self) -> dict[str, Any]:
-        """The ground-truth row `service.tvr_metrics` reads; more than one window go under `windows`."""
+        """The ground-truth row `models.tvr_metrics` reads; more than one window go under `windows`."""
         row: dict[str, Any] = {
             "desc_id": self.query_id,
             "desc": self.text,

@@ -17,14 +17,11 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import torch
@@ -39,12 +36,12 @@ from indexer.sources import VIDEO_EXTENSIONS, SourceItem
 from indexer.subtitles import Cue, SubtitleError, clip_texts, find_sidecar, read_subtitles
 from models.data import QueryData, TrainData, VideoData, cat_text
 from models.encoders import TextFeatures
+from models.files import atomic_write, file_sha256
 from models.model import KairosModel
 
 log = logging.getLogger(__name__)
 
 TEXT_BATCH = 128
-_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -271,7 +268,7 @@ class _Cache:
 
     def _frames(self, path: Path) -> tuple[np.ndarray, np.ndarray, float]:
         """uint8 frames [C,F,H,W,3], frame mask [C,F] (short last clip padded) and duration."""
-        target = self.root / "frames" / f"{_file_sha256(path)}-{self.layout}.npz"
+        target = self.root / "frames" / f"{file_sha256(path)[:32]}-{self.layout}.npz"
         if target.is_file():
             with np.load(target) as data:
                 return data["frames"], data["frame_mask"], float(data["duration"])
@@ -288,8 +285,8 @@ class _Cache:
         for i, clip in enumerate(clips):
             n = min(len(clip.frames), f)
             frames[i, :n], frame_mask[i, :n] = clip.frames[:n], True
-        _write_atomic(
-            target, lambda handle: np.savez(handle, frames=frames, frame_mask=frame_mask, duration=duration)
+        atomic_write(
+            target, lambda tmp: _save_npz(tmp, frames=frames, frame_mask=frame_mask, duration=duration)
         )
         return frames, frame_mask, duration
 
@@ -301,9 +298,7 @@ class _Cache:
             return stored["tokens"], stored["mask"]
         tokens, mask = self.encoder.text_tokens(texts)
         tokens, mask = tokens.half().cpu(), mask.cpu()
-        _write_atomic(
-            target, lambda handle: handle.write(_safetensors_bytes({"tokens": tokens, "mask": mask}))
-        )
+        atomic_write(target, _safetensors_bytes({"tokens": tokens, "mask": mask}))
         return tokens, mask
 
     def text(self, texts: list[str]) -> TextFeatures:
@@ -322,7 +317,7 @@ class _Cache:
             [encoder(texts[i : i + TEXT_BATCH]).to("cpu") for i in range(0, len(texts), TEXT_BATCH)]
         )
         tensors = {"tokens": features.tokens, "mask": features.mask, "pooled": features.pooled}
-        _write_atomic(target, lambda handle: handle.write(_safetensors_bytes(tensors)))
+        atomic_write(target, _safetensors_bytes(tensors))
         return features
 
     def _text_key(self, texts: list[str]) -> str:
@@ -346,22 +341,10 @@ def _cues(name: str, subtitles: Path | None) -> list[Cue]:
         return []
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()[:32]
-
-
 def _safetensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     return save({k: v.contiguous() for k, v in tensors.items()})
 
 
-def _write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write through a unique temp file beside `path`, then rename, so readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as handle:
-        write(handle)
-    os.replace(tmp, path)
+def _save_npz(path: Path, **arrays: np.ndarray | float) -> None:
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as one array

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,19 +11,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import models
 from indexer.cues import CONCEPTS, Cue
 from indexer.media import Clip, iter_clips, probe_video
 from indexer.subtitles import read_subtitles
-from models.checkpoint import load_checkpoint, state_bytes
-from models.config import ModelError
+from models.files import atomic_write
 from models.model import KairosModel
-from models.registry import clip_config, create_model, get_config, list_models
 
-DEFAULT_MODEL = "kairos-real"  # for a user's own videos; the synthetic demo names kairos-small
-WEIGHTS_DIR = Path(models.__file__).resolve().parent / "weights"  # bundled checkpoints, one folder a name
-RANDOM_INIT_SEED = 0
-TEST_MODEL = "kairos-tiny"  # the test model: random weights on purpose
 FRAME_BATCH = 96  # frames per `encode_frames` call
 CHUNK_CLIPS = 32  # clips decoded and encoded at a time on the in-process path
 
@@ -45,7 +35,7 @@ class EncodedVideo:
     line_vectors: np.ndarray | None = None  # [len(lines), Dt]
 
     def save(self, path: Path) -> None:
-        """Write as `.npz` atomically: a unique temp file beside `path`, fsync, rename, fsync the folder."""
+        """Write as `.npz` atomically (`models.files.atomic_write`)."""
         buffer = io.BytesIO()
         arrays: dict[str, np.ndarray] = {
             "clips": self.clips,
@@ -60,18 +50,7 @@ class EncodedVideo:
         if self.line_vectors is not None:
             arrays["line_vectors"] = self.line_vectors
         np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as one array
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(buffer.getbuffer())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        atomic_write(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> EncodedVideo:
@@ -92,47 +71,6 @@ class EncodedVideo:
                 else [],
                 line_vectors=data.get("line_vectors"),
             )
-
-
-def resolve_model(spec: str = DEFAULT_MODEL) -> KairosModel:
-    """A checkpoint dir (with config.json); a registry name with its bundled weights; "clip:<dir-or-id>" as
-    zero-shot CLIP search (`models.registry.clip_config`); or a `zero_shot` registry name or the test model,
-    built with seeded random weights (a zero-shot model uses none of its trainable ones).
-
-    Anything else would serve random weights: a `ModelError` naming what to supply instead.
-    """
-    path = Path(spec).expanduser()
-    if (path / "config.json").is_file():
-        return load_checkpoint(path)
-    bundled = WEIGHTS_DIR / spec
-    if (bundled / "config.json").is_file():
-        return load_checkpoint(bundled)
-    if spec.startswith("clip:"):
-        config = clip_config(spec.removeprefix("clip:"), zero_shot=True)
-    elif spec in list_models():
-        config = get_config(spec)
-    else:
-        raise ModelError(
-            f"model {spec!r} is neither a checkpoint folder (with config.json), 'clip:<dir>' nor a "
-            f"registered model ({', '.join(list_models())})"
-        )
-    if not (config.zero_shot or spec == TEST_MODEL):
-        raise ModelError(
-            f"model {spec!r} has no trained weights (no checkpoint folder {path}, nothing bundled in "
-            f"{bundled}) and would search with random ones: train it (`kairos train --model {spec} --out "
-            "DIR`, or `--model clip:CLIP_DIR`) and pass --model DIR, or search zero-shot with clip:CLIP_DIR"
-        )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_INIT_SEED)
-        return create_model(config)
-
-
-def model_fingerprint(model: KairosModel) -> str:
-    """sha256 (16 hex) over the config hash and every parameter and buffer: names, dtypes, shapes, bytes."""
-    digest = hashlib.sha256(model.config.config_hash().encode())
-    for chunk in state_bytes(model.state_dict()):
-        digest.update(chunk)
-    return digest.hexdigest()[:16]
 
 
 class VideoEncoder:

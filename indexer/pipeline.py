@@ -95,7 +95,8 @@ def index(
     with _root_lock(root):
         import torch
 
-        from indexer.encoding import VideoEncoder, model_fingerprint, resolve_model
+        from indexer.encoding import VideoEncoder
+        from models.pretrained import model_fingerprint, resolve_model
 
         torch.set_num_threads(1)
         kairos_model = resolve_model(model) if isinstance(model, str) else model

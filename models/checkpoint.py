@@ -7,9 +7,7 @@ the training code (clip_seconds, fps, frame size, dims).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from models.config import ModelConfig
+from models.files import atomic_write, file_sha256
 from models.model import KairosModel
 
 FORMAT = "kairos-checkpoint"
@@ -33,19 +32,11 @@ class CheckpointError(Exception):
 
 def state_bytes(state: Mapping[str, torch.Tensor], prefix: str = "") -> Iterator[bytes]:
     """What a content hash of tensors reads: per tensor, sorted by name, its (prefixed) name, dtype and shape,
-    then its raw bytes; for `indexer.encoding.model_fingerprint` and the ONNX export key."""
+    then its raw bytes; for `models.pretrained.model_fingerprint` and the ONNX export key."""
     for name, tensor in sorted(state.items()):
         flat = tensor.detach().to("cpu").contiguous().reshape(-1)
         yield f"\x00{prefix}{name}\x00{flat.dtype}\x00{tuple(tensor.shape)}\x00".encode()
         yield flat.view(torch.uint8).numpy().tobytes()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_checkpoint(model: KairosModel, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
@@ -55,14 +46,13 @@ def save_checkpoint(model: KairosModel, directory: str | Path, extra: dict[str, 
     config = model.config
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     weights = directory / WEIGHTS
-    tmp = weights.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={"format": FORMAT, "config_hash": config.config_hash()})
-    os.replace(tmp, weights)
+    metadata = {"format": FORMAT, "config_hash": config.config_hash()}
+    atomic_write(weights, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
     meta = {
         "format": FORMAT,
         "version": VERSION,
         "config_hash": config.config_hash(),
-        "sha256": _sha256(weights),
+        "sha256": file_sha256(weights),
         "architecture": config.to_dict(),
         "preprocessing": {
             "fps": config.fps,
@@ -73,9 +63,7 @@ def save_checkpoint(model: KairosModel, directory: str | Path, extra: dict[str, 
         "dims": {"text": config.text_dim, "visual": config.visual_dim, "joint": config.dim},
         "extra": extra or {},
     }
-    tmp_config = directory / (CONFIG + ".tmp")
-    tmp_config.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
-    os.replace(tmp_config, directory / CONFIG)
+    atomic_write(directory / CONFIG, json.dumps(meta, indent=2, sort_keys=True, default=str).encode())
     return directory
 
 
@@ -129,7 +117,7 @@ def load_checkpoint(directory: str | Path, device: torch.device | str = "cpu") -
         config = ModelConfig.from_dict(meta["architecture"])
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{directory / CONFIG}: unknown or invalid architecture ({exc})") from exc
-    if (checksum := meta.get("sha256")) is not None and checksum != _sha256(weights):
+    if (checksum := meta.get("sha256")) is not None and checksum != file_sha256(weights):
         raise CheckpointError(f"{weights}: sha256 differs from the one in {CONFIG} (corrupt or replaced)")
     try:
         state = load_file(str(weights))

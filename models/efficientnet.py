@@ -105,7 +105,8 @@ def _session(backbone: EfficientNetBackbone) -> Any:
     """An ONNX Runtime session (one thread per torch thread) over the network, exported once per weights."""
     import onnxruntime as ort
 
-    from models.onnx_export import default_cache_dir, write_atomic
+    from models.files import atomic_write
+    from models.onnx_export import default_cache_dir
 
     digest = hashlib.sha256(f"{SPEC}\x00{EXPORT_FORMAT}".encode())
     for name, tensor in sorted(backbone.net.state_dict().items()):
@@ -114,7 +115,7 @@ def _session(backbone: EfficientNetBackbone) -> Any:
         )
     path = default_cache_dir() / f"{SPEC}-{digest.hexdigest()[:16]}.onnx"
     if not path.exists():
-        write_atomic(path, lambda tmp: _export(backbone, tmp))
+        atomic_write(path, lambda tmp: _export(backbone, tmp))
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.config import ModelConfig
-from models.metrics import temporal_iou
+from models.tvr_metrics import temporal_iou
 
 OTHER, BEGIN, END = 0, 1, 2
 TAGS = ("O", "B", "E")
@@ -375,8 +375,8 @@ def similarity_moments(
     for (start, end), score in sorted(candidates.items(), key=lambda item: (-item[1], item[0])):
         if len(kept) == top_n:
             break
-        taken = torch.tensor([[span.start_clip, span.end_clip + 1] for span in kept], dtype=torch.float32)
-        if not kept or temporal_iou(taken, torch.tensor([start, end + 1.0])).max() <= nms_iou:
+        taken = np.array([[span.start_clip, span.end_clip + 1] for span in kept], dtype=np.float32)
+        if not kept or temporal_iou(taken, np.array([start, end + 1.0])).max() <= nms_iou:
             kept.append(Span(start, end, score))
     return kept
 

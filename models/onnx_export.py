@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from models.checkpoint import state_bytes
+from models.files import atomic_write
 from models.hero import SentenceQuery
 from models.model import KairosModel
 
@@ -74,12 +73,12 @@ def onnx_file(model: KairosModel, precision: Precision, cache_dir: Path, head: H
     folder = cache_dir / export_key(model, head)
     fp32 = folder / f"{head}-fp32.onnx"
     if not fp32.exists():
-        write_atomic(fp32, lambda tmp: export_fp32(model, tmp, head))
+        atomic_write(fp32, lambda tmp: export_fp32(model, tmp, head))
     if precision == "fp32":
         return fp32
     int8 = folder / f"{head}-int8.onnx"
     if not int8.exists():
-        write_atomic(int8, lambda tmp: quantize_int8(fp32, tmp))
+        atomic_write(int8, lambda tmp: quantize_int8(fp32, tmp))
     return int8
 
 
@@ -113,14 +112,3 @@ def quantize_int8(source: Path, path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(source, path, per_channel=True, weight_type=QuantType.QInt8)
-
-
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """`write` to a unique temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.onnx")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

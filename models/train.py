@@ -31,9 +31,9 @@ from tqdm import tqdm
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.data import QueryData, TrainData, VideoBatch, VideoData, cat_queries, collate_videos
 from models.losses import info_nce, mfm_nce, mfm_positions, symmetric_nce, tag_losses
-from models.metrics import moment_recall, video_recall
 from models.model import KairosModel
 from models.moment import spans_to_seconds, tag_targets
+from models.tvr_metrics import moment_recall, video_recall
 from models.visual_pretrain import pretrain_visual
 
 log = logging.getLogger(__name__)

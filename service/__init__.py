@@ -1,1 +1,1 @@
-"""Kairos service: the search pipeline, the HTTP API, the cache, jobs and the command line."""
+"""Kairos service: the search pipeline, the HTTP API, the cache and the indexing jobs it queues."""

@@ -17,8 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from indexer.encoding import model_fingerprint, resolve_model
 from models.model import KairosModel
+from models.pretrained import model_fingerprint, resolve_model
 from service import errors
 from service.cache import Cache, connect
 from service.logs import RequestIds, log_config

@@ -42,6 +42,7 @@ from models.model import KairosModel
 from models.moment import Span, decode_moments_batch, similarity_moments, spans_to_seconds
 from models.onnx_export import default_cache_dir
 from models.query_backends import QueryBackend, load_query_backend
+from models.tvr_metrics import temporal_iou
 from service.batcher import MicroBatcher
 from service.cache import Cache, cache_key
 from service.errors import ApiError
@@ -259,7 +260,7 @@ class SearchPipeline:
         """Moments of the candidate videos, ranked by the combined score, at most `limit`.
 
         Only the best max(`limit`, `stage2_videos`) candidates are scored: measured on the held-out synthetic
-        split, moments of lower-ranked videos did not change VCMR R@1 or R@10 (README, Performance), while
+        split, moments of lower-ranked videos did not change VCMR R@1 or R@10 (docs/NOTES.md), while
         the moment head's cost grows with every candidate's clips. They go through the moment head and the
         batched decoder in chunks, best video first. A moment's score is its video's weight times a moment
         score <= 1, so once `limit` moments score at least the next video's weight, no later video can enter
@@ -507,24 +508,20 @@ def with_line(
 ) -> list[tuple[float, float, float]]:
     """A video's (start, end, moment score) spans with its best line's span, by score: the line's span leaves
     out the weaker spans it overlaps at IoU > NMS_IOU, or goes itself when a stronger one overlaps it."""
+    spans = np.array([m[:2] for m in moments], dtype=np.float32).reshape(-1, 2)
+    over = temporal_iou(spans, np.array(line[:2])) > NMS_IOU  # [len(moments)]
+    overlaps = {id(m): bool(x) for m, x in zip(moments, over, strict=True)}
     out: list[tuple[float, float, float]] = []
     line_kept = False
     for moment in sorted([*moments, line], key=lambda m: -m[2]):
         if moment is line:
-            if any(iou(line, other) > NMS_IOU for other in out):
+            if any(overlaps[id(other)] for other in out):
                 continue
             line_kept = True
-        elif line_kept and iou(moment, line) > NMS_IOU:
+        elif line_kept and overlaps[id(moment)]:
             continue
         out.append(moment)
     return out
-
-
-def iou(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
-    """Intersection over union of two (start, end, ...) spans in seconds."""
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def clip_bounds(bounds: MomentBounds, clip_seconds: float) -> tuple[int, int]:

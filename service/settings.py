@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAIROS_", extra="forbid", frozen=True)
 
     snapshot_root: Path = Path("index")
-    model: str = "kairos-real"  # indexer.encoding.DEFAULT_MODEL (a test keeps them equal)
+    model: str = "kairos-real"  # models.pretrained.DEFAULT_MODEL (a test keeps them equal)
     device: str = "cpu"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_timeout_s: float = Field(default=0.1, gt=0, le=5)  # socket and connect timeout of every call
@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     line_min_similarity: float = Field(default=0.3, ge=-1, le=1)
     line_min_word_similarity: float = Field(default=0.2, ge=-1, le=1)
     line_moments: bool = True
-    # The moment head scores the best max(limit, stage2_videos) candidates of stage 1 (README, Performance)
+    # The moment head scores the best max(limit, stage2_videos) candidates of stage 1 (docs/NOTES.md)
     stage2_videos: int = Field(default=10, ge=1, le=MAX_TOP_K_VIDEOS)
     # Query encoding (benchmarks/results/query_encoder.md, microbatch.json): the backend, where ONNX exports
     # are cached (None: ~/.cache/kairos/onnx), micro-batching wait (0 = off) and batch size, the memo size.

@@ -17,8 +17,9 @@ from indexer.snapshot.layout import check_writable
 from indexer.snapshot.manifest import ArraySpec, Counts, IndexSpec, Manifest
 from indexer.snapshot.meta import VideoRow
 from indexer.snapshot.reader import Snapshot, open_snapshot
+from indexer.snapshot.record import VideoRecord
 from indexer.snapshot.store import current_version, delete, gc, list_snapshots
-from indexer.snapshot.writer import SnapshotInfo, SnapshotWriter, VideoRecord
+from indexer.snapshot.writer import SnapshotInfo, SnapshotWriter
 
 __all__ = [
     "AUTO_EXACT_MAX",

@@ -24,20 +24,20 @@ from indexer.snapshot.errors import SnapshotError, SnapshotNotFoundError
 from indexer.snapshot.manifest import Manifest
 from indexer.snapshot.reader import open_snapshot
 from indexer.snapshot.writer import SnapshotInfo
+from models.files import atomic_write, file_sha256
 
 BACKUP_MANIFEST = "kairos-backup.json"
 BACKUP_FORMAT = 1
 CHUNK = 1 << 20
 
 
-def _copy_hashing(source: IO[bytes], target: IO[bytes] | None = None) -> tuple[int, str]:
-    """Read `source` to its end (writing to `target`, if any); its size and SHA-256."""
+def _copy_hashing(source: IO[bytes], target: IO[bytes]) -> tuple[int, str]:
+    """Copy `source` to `target` to its end; its size and SHA-256."""
     digest, size = hashlib.sha256(), 0
     while chunk := source.read(CHUNK):
         digest.update(chunk)
         size += len(chunk)
-        if target is not None:
-            target.write(chunk)
+        target.write(chunk)
     return size, digest.hexdigest()
 
 
@@ -50,25 +50,23 @@ def export_snapshot(root: str | os.PathLike[str], version: str, target: Path) ->
     if layout.version_seq(version) is None or not directory.is_dir():
         raise SnapshotNotFoundError(f"no snapshot {version!r} in {base}; see `kairos snapshots list`")
     Manifest.load(directory)  # a snapshot this code can read
-    partial = target.with_name(target.name + ".partial")
-    try:
-        files = sorted(path for path in directory.iterdir() if path.is_file())
+    files = sorted(path for path in directory.iterdir() if path.is_file())
+
+    def write(tmp: Path) -> None:
         listing: dict[str, Any] = {"format": BACKUP_FORMAT, "version": version, "files": {}}
         for path in files:
-            with open(path, "rb") as f:
-                size, sha256 = _copy_hashing(f)
-            listing["files"][path.name] = {"size": size, "sha256": sha256}
-        with tarfile.open(partial, "w") as tar:
+            listing["files"][path.name] = {"size": path.stat().st_size, "sha256": file_sha256(path)}
+        with tarfile.open(tmp, "w") as tar:
             data = json.dumps(listing, indent=2, sort_keys=True).encode()
             info = tarfile.TarInfo(BACKUP_MANIFEST)
             info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
             tar.addfile(info, io.BytesIO(data))
             for path in files:
                 tar.add(path, arcname=f"{version}/{path.name}", recursive=False)
-        layout.fsync_path(partial)
-        os.replace(partial, target)
+
+    try:
+        atomic_write(target, write)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise SnapshotError(f"cannot export {version} to {target}: {layout.describe_os_error(exc)}") from exc
     return target
 

@@ -1,4 +1,4 @@
-"""Paths, version names, fsync and locking helpers of a snapshot root."""
+"""Paths, version names, publishing and locking helpers of a snapshot root."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from indexer.snapshot.errors import SnapshotError
+from models.files import atomic_write, fsync_path
 
 CURRENT = "CURRENT"
 SNAPSHOTS = "snapshots"
@@ -46,26 +47,6 @@ def check_writable(root: str | os.PathLike[str]) -> Path:
     return path
 
 
-def fsync_path(path: Path) -> None:
-    """fsync a file or a directory by path."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically: write a temp file, fsync, rename, fsync the directory."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_path(path.parent)
-
-
 @contextlib.contextmanager
 def root_lock(root: Path) -> Iterator[None]:
     """Exclusive advisory lock of a snapshot root (serialises version allocation and CURRENT moves)."""
@@ -83,7 +64,7 @@ def publish_dir(root: Path, partial: Path, version: str) -> Path:
     final = snapshots_dir(root) / version
     os.rename(partial, final)
     fsync_path(final.parent)
-    write_atomic(root / CURRENT, f"{version}\n".encode())
+    atomic_write(root / CURRENT, f"{version}\n".encode())
     return final
 
 

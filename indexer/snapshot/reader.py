@@ -32,7 +32,7 @@ from indexer.snapshot.manifest import (
     Manifest,
 )
 from indexer.snapshot.meta import VideoRow
-from indexer.snapshot.writer import VideoRecord
+from indexer.snapshot.record import VideoRecord
 
 
 class _Searcher:

@@ -12,6 +12,7 @@ from indexer.snapshot.errors import SnapshotError, VideoNotFoundError
 from indexer.snapshot.manifest import Manifest
 from indexer.snapshot.reader import open_snapshot
 from indexer.snapshot.writer import SnapshotInfo, SnapshotWriter
+from models.files import fsync_path
 
 
 def current_version(root: str | os.PathLike[str]) -> str | None:
@@ -73,5 +74,5 @@ def gc(root: str | os.PathLike[str], keep: int = 2, stale_after_s: float = 3600.
                 shutil.rmtree(partial, ignore_errors=True)
                 removed.append(partial.name)
     if removed:
-        layout.fsync_path(layout.snapshots_dir(path))
+        fsync_path(layout.snapshots_dir(path))
     return removed

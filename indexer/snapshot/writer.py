@@ -8,14 +8,13 @@ import os
 import shutil
 import sqlite3
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import numpy as np
 
-from indexer.cues import Cue
 from indexer.snapshot import faiss_index, layout, lines, meta, tuning
 from indexer.snapshot.errors import DuplicateVideoError, SnapshotError
 from indexer.snapshot.manifest import (
@@ -34,28 +33,11 @@ from indexer.snapshot.manifest import (
     IndexSpec,
     Manifest,
 )
-
-if TYPE_CHECKING:
-    from indexer.snapshot.reader import Snapshot
+from indexer.snapshot.reader import Snapshot
+from indexer.snapshot.record import VideoRecord
+from models.files import fsync_path
 
 _DTYPES = {CLIPS: np.float16, SEGMENTS: np.float16, SEGMENT_ROWS: np.int32, VIDEOS: np.float16}
-
-
-@dataclass
-class VideoRecord:
-    """One encoded video as handed to the writer (vectors L2-normalised by the caller)."""
-
-    video_id: str
-    path: str
-    duration: float
-    content_hash: str
-    metadata: dict[str, Any]
-    clips: np.ndarray  # [C, D]
-    segments: np.ndarray  # [S, D]
-    segment_ranges: np.ndarray  # [S, 2] (start clip, end clip exclusive)
-    video_vector: np.ndarray  # [D]
-    lines: list[Cue] = field(default_factory=list)  # its streams' timed lines
-    line_vectors: np.ndarray | None = None  # [len(lines), Dt] sentence vectors (None: not computed)
 
 
 @dataclass(frozen=True)
@@ -270,7 +252,7 @@ class SnapshotWriter:
         if line_index is None:
             (self.partial / LINE_VECTORS).unlink()
         for name in (META, SEGMENT_INDEX, VIDEO_INDEX, *([LINE_INDEX] if line_index else [])):
-            layout.fsync_path(self.partial / name)
+            fsync_path(self.partial / name)
         with layout.root_lock(self.root):
             version = layout.next_version(self.root)
             manifest = Manifest(
@@ -321,7 +303,7 @@ class SnapshotWriter:
         spec = ArraySpec(np.dtype(np.float16).str, (self._lines, self._line_dim), nbytes)
         arrays[LINE_VECTORS] = spec
         for path in lines.build_bm25(texts, self.partial):
-            layout.fsync_path(path)
+            fsync_path(path)
         return self._build(LINE_VECTORS, LINE_INDEX, faiss_index.AUTO, spec)
 
     def _build(self, source: str, target: str, requested: str, spec: ArraySpec) -> IndexSpec:

@@ -29,6 +29,7 @@ from indexer.streams.embedded import OPEN_TIMEOUT_S, video_origin
 from indexer.streams.settings import AsrSettings
 from indexer.subtitles import clean_text
 from models.config import ModelError
+from models.files import file_sha256
 from models.hub import HUB_FILES, hub_folder
 
 SAMPLE_RATE = 16_000  # what Whisper hears
@@ -73,8 +74,7 @@ def whisper_digest(folder: Path) -> str:
     for path in sorted(folder.iterdir()):
         if path.is_file() and any(fnmatch.fnmatch(path.name, pattern) for pattern in HUB_FILES):
             digest.update(path.name.encode() + b"\0")
-            with path.open("rb") as handle:
-                digest.update(hashlib.file_digest(handle, "sha256").digest())
+            digest.update(bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from commands.cli import app
 from indexer.snapshot import SnapshotError, current_version, list_snapshots, open_snapshot
 from indexer.snapshot.archive import BACKUP_MANIFEST, export_snapshot, import_snapshot
-from service.cli import app
 from tests.indexer.test_snapshot import build, make_videos
 
 

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from indexer.cues import Cue
-from indexer.encoding import EncodedVideo, VideoEncoder, concept_lines, resolve_model
+from indexer.encoding import EncodedVideo, VideoEncoder, concept_lines
 from models.config import ModelError
+from models.pretrained import resolve_model
 from models.registry import create_model
 
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
 
+from benchmarks import faults
 from indexer.pipeline import IndexingError, IndexOptions, index
 from indexer.snapshot import delete, open_snapshot
 from indexer.snapshot.layout import read_current
 from tests.conftest import TINY_MODEL, Corpus
-
-# benchmarks/ is a folder of scripts (mypy checks it as top-level modules), so it is imported at run time.
-faults = importlib.import_module("benchmarks.faults")
 
 
 def test_indexer_killed_during_encode_resumes(corpus: Corpus, tmp_path: Path) -> None:

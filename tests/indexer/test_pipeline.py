@@ -16,16 +16,17 @@ import numpy as np
 import pytest
 import torch
 
+from commands import index as index_command
 from indexer.decode_pool import DecodePool, DecodeSettings
-from indexer.encoding import VideoEncoder, model_fingerprint, resolve_model
+from indexer.encoding import VideoEncoder
 from indexer.pipeline import IndexingError, IndexOptions, index
 from indexer.snapshot import ModelMismatchError, Snapshot, SnapshotError, open_snapshot
 from indexer.sources import SourceError
 from indexer.synth import SynthConfig, generate_corpus
 from models.checkpoint import save_checkpoint
 from models.model import KairosModel
+from models.pretrained import model_fingerprint, resolve_model
 from models.registry import create_model
-from service import index_command
 from tests import factories
 
 REPO = Path(__file__).resolve().parents[2]

@@ -31,8 +31,8 @@ from indexer.snapshot import (
     resolve_factory,
 )
 from indexer.snapshot.faiss_index import nprobe_for
-from indexer.snapshot.layout import write_atomic
 from indexer.snapshot.tuning import RECALL_TARGET
+from models.files import atomic_write
 
 DIM = 32
 MODEL = "model-abc123"
@@ -323,7 +323,7 @@ def test_list_and_gc(tmp_path: Path) -> None:
     stale.mkdir()
     assert gc(tmp_path, keep=2) == versions[:2]
     assert stale.exists()
-    write_atomic(tmp_path / "CURRENT", f"{versions[2]}\n".encode())  # rolled back to an older one
+    atomic_write(tmp_path / "CURRENT", f"{versions[2]}\n".encode())  # rolled back to an older one
     assert gc(tmp_path, keep=1, stale_after_s=0) == ["dead.partial"]
     assert [s.version for s in list_snapshots(tmp_path)] == versions[2:]
     with pytest.raises(SnapshotError, match="keep"):

@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, CLIPModel
 
-from indexer.encoding import resolve_model
 from models.config import ModelError
 from models.encoders import CLIPBackbone, resolve_text_model
 from models.model import KairosModel
+from models.pretrained import resolve_model
 from models.query_backends import BACKENDS, load_query_backend
 from models.registry import create_model, get_config
 from tests.factories import tiny_clip_dir

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -10,14 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from benchmarks import faults
 from indexer.snapshot import delete, open_snapshot
 from service.app import create_app
 from service.settings import Settings
 from tests.conftest import Corpus, missing
 from tests.service.conftest import assert_error
-
-# benchmarks/ is a folder of scripts (mypy checks it as top-level modules), so it is imported at run time.
-faults = importlib.import_module("benchmarks.faults")
 
 
 @pytest.fixture

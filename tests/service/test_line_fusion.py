@@ -11,9 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from indexer.cues import OCR, SUBTITLES, Cue
-from indexer.encoding import VideoEncoder, model_fingerprint, resolve_model
+from indexer.encoding import VideoEncoder
 from indexer.snapshot import SnapshotWriter, VideoRecord, open_snapshot
 from models.model import KairosModel
+from models.pretrained import model_fingerprint, resolve_model
 from service.app import create_app
 from service.cache import Cache, connect
 from service.metrics import Metrics

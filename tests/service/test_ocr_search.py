@@ -9,8 +9,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from commands.cli import app
 from service.app import create_app
-from service.cli import app
 from service.settings import Settings
 from tests import factories
 

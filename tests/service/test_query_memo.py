@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.encoding import model_fingerprint, resolve_model
 from indexer.snapshot import open_snapshot
+from models.pretrained import model_fingerprint, resolve_model
 from service.cache import Cache, connect
 from service.memo import VectorMemo
 from service.metrics import Metrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from indexer.encoding import DEFAULT_MODEL
+from models.pretrained import DEFAULT_MODEL
 from service.settings import Settings
 
 

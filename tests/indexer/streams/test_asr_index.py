@@ -11,12 +11,12 @@ import huggingface_hub
 import pytest
 from typer.testing import CliRunner
 
+from commands.cli import app
 from indexer.pipeline import IndexOptions, index
 from indexer.snapshot import open_snapshot
 from indexer.sources import content_hash
 from indexer.streams import StreamSettings
 from indexer.streams.asr import speech_settings
-from service.cli import app
 from tests import factories
 
 MODEL = "kairos-tiny"

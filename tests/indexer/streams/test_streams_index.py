@@ -7,11 +7,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from commands.cli import app
 from indexer.pipeline import IndexOptions, index
 from indexer.snapshot import open_snapshot
 from indexer.sources import content_hash
 from indexer.streams import StreamSettings
-from service.cli import app
 from tests import factories
 
 MODEL = "kairos-tiny"

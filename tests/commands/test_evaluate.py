@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from indexer.encoding import model_fingerprint, resolve_model
+from commands.evaluate import EvalError, evaluate, read_queries
+from commands.evaluation import format_table
 from indexer.snapshot import SnapshotWriter, VideoRecord, open_snapshot
-from service.eval_command import EvalError, evaluate, read_queries
-from service.evaluation import format_table
-from service.tvr_metrics import DESC_TYPES, MAX_PREDICTIONS, RECALL_TOPKS
+from models.pretrained import model_fingerprint, resolve_model
+from models.tvr_metrics import DESC_TYPES, MAX_PREDICTIONS, RECALL_TOPKS
 from tests.conftest import TINY_MODEL, Corpus
 
 N_VIDEOS = 12

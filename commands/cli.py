@@ -18,7 +18,6 @@ app = typer.Typer(
 )
 snapshots_app = typer.Typer(help="List, prune, back up and restore snapshots.", no_args_is_help=True)
 app.add_typer(snapshots_app, name="snapshots")
-DEMO_MODEL = "kairos-small"  # the synthetic demo corpus is the world this model was trained on
 
 
 def _fail(message: str) -> NoReturn:
@@ -124,9 +123,9 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Train a model on a corpus or a features folder (or evaluate a checkpoint with --eval-only)."""
+    from commands import train as train_command
     from indexer.dataset import FeatureSource
     from models.checkpoint import CheckpointError
-    from service import train_command
 
     source: Path | FeatureSource
     if features is not None and corpus is None:
@@ -200,13 +199,13 @@ def index(
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
     """Index videos into a new snapshot; unchanged videos are carried over, not re-encoded."""
+    from commands import index as index_command
     from indexer.features import FeatureError
     from indexer.pipeline import IndexingError
     from indexer.snapshot import SnapshotError
     from indexer.sources import SourceError
     from indexer.streams import StreamSettingsError, parse_languages, parse_streams
     from models.config import ModelError
-    from service import index_command
 
     if not sources and features is None:
         _fail("give at least one SOURCE or --features DIR")
@@ -235,8 +234,8 @@ def delete(
     root: Path = typer.Option(..., "--root", help="Snapshot root."),
 ) -> None:
     """Publish a snapshot without these videos."""
+    from commands import index as index_command
     from indexer.snapshot import SnapshotError
-    from service import index_command
 
     try:
         _emit(index_command.delete(root, video_ids), as_json=False)
@@ -250,8 +249,8 @@ def snapshots_list(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List published snapshots, newest last; the current one is marked."""
+    from commands import index as index_command
     from indexer.snapshot import SnapshotError
-    from service import index_command
 
     try:
         rows = index_command.list_snapshots(root)
@@ -266,8 +265,8 @@ def snapshots_gc(
     keep: int = typer.Option(2, "--keep", min=1, help="Newest snapshots to keep (CURRENT is always kept)."),
 ) -> None:
     """Delete old snapshots and stale partial writes."""
+    from commands import index as index_command
     from indexer.snapshot import SnapshotError
-    from service import index_command
 
     try:
         _emit(index_command.gc(root, keep), as_json=False)
@@ -316,9 +315,9 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object keyed as TVR's evaluator."),
 ) -> None:
     """VCMR, SVMR and VR through the search pipeline, scored exactly as TVR's official evaluator."""
-    from service.eval_command import EvalError
-    from service.eval_command import evaluate as run
-    from service.evaluation import format_table
+    from commands.evaluate import EvalError
+    from commands.evaluate import evaluate as run
+    from commands.evaluation import format_table
 
     try:
         result = run(snapshot, queries, out, model)
@@ -369,18 +368,15 @@ def demo(
     serve_api: bool = typer.Option(True, "--serve/--no-serve", help="Serve after indexing."),
 ) -> None:
     """Run Kairos on its embedded defaults: generate a corpus, index it with the bundled model, serve it."""
-    from indexer.synth import SynthConfig, format_summary, generate_corpus
-    from service import index_command
+    from commands.demo import DEMO_MODEL, example_queries, generate, index_demo
+    from indexer.synth import format_summary
 
-    corpus = root / "corpus"
-    summary = generate_corpus(corpus, SynthConfig(videos=videos, seed=2026, max_duration=45.0))
-    typer.echo(format_summary(summary))
-    report = index_command.index([str(corpus / "videos")], root / "index", model=DEMO_MODEL, progress=True)
+    typer.echo(format_summary(generate(root, videos)))
+    report = index_demo(root)
     typer.echo(f"indexed {len(report.get('indexed', []))}, reused {len(report.get('reused', []))} videos")
-    examples = _example_queries(corpus)
     typer.echo(f"\nKairos at http://{host}:{port}/  — try:")
-    for query in examples:
-        body = json.dumps({"query": query, "limit": 3})
+    for row in example_queries(root / "corpus"):
+        body = json.dumps({"query": row["desc"], "limit": 3})
         typer.echo(
             f"  curl -s -H 'content-type: application/json' -d '{body}' http://{host}:{port}/v1/search"
         )
@@ -393,15 +389,6 @@ def demo(
             run(Settings(snapshot_root=root / "index", model=DEMO_MODEL), host=host, port=port)
         except ExposureError as exc:
             _fail(str(exc))
-
-
-def _example_queries(corpus: Path, n: int = 3) -> list[str]:
-    """The first query of each type (v, t, vt) in the demo corpus's test annotations."""
-    rows = [json.loads(line) for line in (corpus / "annotations" / "train.jsonl").read_text().splitlines()]
-    picked: dict[str, str] = {}
-    for row in rows:
-        picked.setdefault(row["type"], row["desc"])
-    return list(picked.values())[:n]
 
 
 if __name__ == "__main__":

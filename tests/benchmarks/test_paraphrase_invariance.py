@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -10,9 +9,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from benchmarks import paraphrase_invariance
 from tests.conftest import TINY_MODEL
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "paraphrase_invariance.py"
 DESCRIPTIONS = [
     "Sheldon sits on the couch and tells Leonard about the train set.",
     "Sheldon is sitting on the couch telling Leonard about his trains.",
@@ -29,11 +28,7 @@ DESCRIPTIONS = [
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_bench_paraphrase_invariance", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return paraphrase_invariance
 
 
 def test_a_missing_tvr_file_is_a_clear_error(bench: ModuleType, tmp_path: Path) -> None:

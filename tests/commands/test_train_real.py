@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from indexer.encoding import resolve_model
+from commands.cli import app
 from indexer.pipeline import IndexOptions, index
 from indexer.snapshot import open_snapshot
-from service.cli import app
+from models.pretrained import resolve_model
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
-from service.cli import app
+from commands.cli import app
 from tests.conftest import TINY_MODEL
 
 FEATURES_FPS = 1.0  # the arrays' rate; kairos-tiny reads 2 fps, so they are resampled

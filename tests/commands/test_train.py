@@ -5,9 +5,9 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from commands.train import _command
 from indexer.dataset import FeatureSource
 from models.train import TrainConfig
-from service.train_command import _command
 
 
 def test_the_recorded_command_names_the_visual_warm_up_only_when_used() -> None:

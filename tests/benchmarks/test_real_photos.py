@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from indexer.encoding import model_fingerprint, resolve_model
+from commands.evaluate import evaluate
 from indexer.pipeline import IndexOptions, index
 from indexer.snapshot import open_snapshot
 from indexer.synth.photos import write_photo_corpus
+from models.pretrained import model_fingerprint, resolve_model
 from service.cache import Cache, connect
-from service.eval_command import evaluate
 from service.metrics import Metrics
 from service.schemas import SearchRequest
 from service.search import SearchPipeline

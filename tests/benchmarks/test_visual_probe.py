@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from typing import Any
-
 import numpy as np
-import pytest
 import torch
 
+from benchmarks import visual_probe as bench
 from models.registry import create_model
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _benchmark(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # its sibling imports (common, quality)
-    spec = importlib.util.spec_from_file_location("_bench_visual_probe", BENCHMARKS / "visual_probe.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _moving_square(step: int, seed: int, hide_middle: bool = False) -> torch.Tensor:
@@ -36,8 +21,7 @@ def _moving_square(step: int, seed: int, hide_middle: bool = False) -> torch.Ten
     return frames
 
 
-def test_cues_follow_the_colour_across_frames(monkeypatch: pytest.MonkeyPatch) -> None:
-    bench = _benchmark(monkeypatch)
+def test_cues_follow_the_colour_across_frames() -> None:
     model = create_model("kairos-tiny")
     clips = torch.stack([_moving_square(8, 0), _moving_square(-8, 1), _moving_square(8, 2, hide_middle=True)])
     cues = bench.glimpse_cues(model, clips)  # [3, 4*3 + 4*2]: (x, y, seen, mass) per frame, then differences
@@ -49,8 +33,7 @@ def test_cues_follow_the_colour_across_frames(monkeypatch: pytest.MonkeyPatch) -
     assert per_frame[2, 1, 3] == 0.0 < per_frame[2, 0, 3]  # no colourful mass when hidden
 
 
-def test_trees_read_the_direction_from_the_cues(monkeypatch: pytest.MonkeyPatch) -> None:
-    bench = _benchmark(monkeypatch)
+def test_trees_read_the_direction_from_the_cues() -> None:
     model = create_model("kairos-tiny")
     steps = [8 if i % 2 else -8 for i in range(100)]
     clips = torch.stack([_moving_square(step, seed) for seed, step in enumerate(steps)])

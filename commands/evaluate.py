@@ -7,11 +7,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from commands.evaluation import run_evaluation
 from indexer.annotations import AnnotationError, read_annotations
-from indexer.encoding import model_fingerprint, resolve_model
 from indexer.snapshot import ModelMismatchError, Snapshot, SnapshotError, open_snapshot
+from models.pretrained import model_fingerprint, resolve_model
 from service.cache import Cache, connect
-from service.evaluation import run_evaluation
 from service.metrics import Metrics
 from service.search import SearchPipeline
 from service.settings import MAX_QUERY_CHARS, Settings

@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
-from typing import Any
 
-import pytest
 import torch
 
+from benchmarks import visual_supervised as bench
 from models.registry import create_model, get_config
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _benchmark(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # its sibling imports (common, quality, visual_probe)
-    spec = importlib.util.spec_from_file_location(
-        "_bench_visual_supervised", BENCHMARKS / "visual_supervised.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _clips(colours: list[int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,8 +21,7 @@ def _clips(colours: list[int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return frames, labels
 
 
-def test_a_backbone_learns_an_attribute_it_is_trained_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    bench = _benchmark(monkeypatch)
+def test_a_backbone_learns_an_attribute_it_is_trained_on() -> None:
     model = create_model(dataclasses.replace(get_config("kairos-tiny"), frame_width=32, frame_height=24))
     train, test = _clips([0, 1] * 8, seed=0), _clips([1, 0] * 6, seed=1)
     history = bench.train_and_score(model, train, test, steps=24, every=8, lr=3e-3)

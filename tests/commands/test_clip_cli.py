@@ -11,11 +11,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from indexer.encoding import model_fingerprint, resolve_model
+from commands.cli import app
 from indexer.snapshot import open_snapshot
+from models.pretrained import model_fingerprint, resolve_model
 from models.registry import create_model
 from service.cache import Cache, connect
-from service.cli import app
 from service.metrics import Metrics
 from service.schemas import SearchRequest
 from service.search import SearchPipeline

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from indexer.snapshot import Snapshot
-from service.schemas import LocalizeRequest, SearchRequest, VideoSearchRequest
-from service.search import SearchPipeline
-from service.tvr_metrics import (
+from models.tvr_metrics import (
     DESC_TYPES,
     IOU_THRESHOLDS,
     MAX_PREDICTIONS,
@@ -22,6 +20,8 @@ from service.tvr_metrics import (
     TASKS,
     evaluate_submission,
 )
+from service.schemas import LocalizeRequest, SearchRequest, VideoSearchRequest
+from service.search import SearchPipeline
 
 Prediction = list[float]  # [vid_idx, st, ed, score]
 

@@ -1,4 +1,4 @@
-"""TVR's official metrics on hand-computed cases."""
+"""TVR's official metrics on hand-computed cases, and the trainer's validation through them."""
 
 from __future__ import annotations
 
@@ -6,10 +6,18 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.tvr_metrics import RECALL_TOPKS, Metrics, evaluate_submission, temporal_iou
+from models.tvr_metrics import (
+    RECALL_TOPKS,
+    Metrics,
+    evaluate_submission,
+    moment_recall,
+    temporal_iou,
+    video_recall,
+)
 
 VIDEO2IDX = {"a": 0, "b": 1, "c": 2}
 Preds = dict[int, list[list[Any]]]  # desc_id -> predictions [vid_idx, st, ed, score]
@@ -191,3 +199,48 @@ def test_recall_is_monotone_in_k(predictions: list[list[list[float]]]) -> None:
             assert values == sorted(values), (task, prefix, values)
     for k in RECALL_TOPKS:  # a stricter IoU never recalls more
         assert _value(result["VCMR"], f"0.7-r{k}") <= _value(result["VCMR"], f"0.5-r{k}")
+
+
+def test_video_recall_hand_case() -> None:
+    scores = torch.tensor(
+        [
+            [0.9, 0.1, 0.2, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # gold 0 → rank 0
+            [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, -0.1, -0.2],  # gold 6 → rank 6
+            [0.5, 0.5, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # gold 1, tie with 0 → rank 1
+            [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, -0.1, -0.2],  # gold 11 → rank 11
+        ]
+    )
+    gold = torch.tensor([0, 6, 1, 11])  # ranks 0, 6, 1 (a tie counts against the gold video), 11
+    assert video_recall(scores, gold) == {"vr_r1": 0.25, "vr_r5": 0.5, "vr_r10": 0.75}
+
+
+def test_constant_scores_do_not_look_perfect() -> None:
+    scores = torch.zeros(3, 4)
+    assert video_recall(scores, torch.tensor([0, 1, 2]))["vr_r1"] == 0.0
+
+
+def test_moment_recall_hand_case() -> None:
+    gold = torch.tensor([[0.0, 3.0], [3.0, 6.0], [0.0, 1.5]])
+    predictions = [
+        torch.tensor([[0.0, 3.0], [6.0, 9.0]]),  # top-1 exact
+        torch.tensor([[0.0, 1.5], [3.0, 7.5], [1.5, 6.0]]),  # top-2 IoU 3/4.5=0.667, top-3 IoU 0.667
+        torch.zeros(0, 2),  # nothing predicted
+    ]
+    metrics = moment_recall(predictions, gold)
+    assert metrics["svmr_r1_iou0.5"] == pytest.approx(1 / 3)
+    assert metrics["svmr_r1_iou0.7"] == pytest.approx(1 / 3)
+    assert metrics["svmr_r5_iou0.5"] == pytest.approx(2 / 3)
+    assert metrics["svmr_r5_iou0.7"] == pytest.approx(1 / 3)
+
+
+def test_temporal_iou_equals_the_official_float32_formula() -> None:
+    rng = np.random.default_rng(0)
+    starts = rng.uniform(0, 60, size=(500, 2)).astype(np.float32)
+    preds = np.stack([starts[:, 0], starts[:, 0] + rng.uniform(0, 20, 500).astype(np.float32)], axis=1)
+    gt = np.array([12.3, 19.7], dtype=np.float32)
+    # standalone_eval/eval.py, compute_temporal_iou_batch
+    inter = np.maximum(0, np.minimum(preds[:, 1], gt[1]) - np.maximum(preds[:, 0], gt[0]))
+    union = np.maximum(preds[:, 1], gt[1]) - np.minimum(preds[:, 0], gt[0])
+    official = np.divide(inter, union, out=np.zeros_like(inter), where=union != 0)
+    ours = temporal_iou(preds, gt)
+    assert ours.dtype == np.float32 and np.array_equal(ours, official)

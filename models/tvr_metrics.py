@@ -24,19 +24,27 @@ prediction reaches the threshold with any one of them, as QVHighlights' evaluato
 Differences, all where the official script would crash or print NaN: a query with no predictions scores 0;
 ``<TASK>_by_type`` is left out when some ground-truth row has no ``type`` (synthetic corpora); a type with no
 queries gets ``None`` (JSON null) instead of NaN; errors are ``ValueError`` with a message, not ``assert``.
+
+The trainer's validation (``models.train.retrieval_metrics``) scores through the same definitions:
+``video_recall`` (VR) and ``moment_recall`` (SVMR) take its tensors and report fractions (0-1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 IOU_THRESHOLDS = (0.5, 0.7)
 RECALL_TOPKS = (1, 5, 10, 100)
 MAX_PREDICTIONS = 100
+VR_KS = (1, 5, 10)  # the trainer's validation
+SVMR_KS = (1, 5)
 TASKS = ("VCMR", "SVMR", "VR")
 DESC_TYPES = ("v", "t", "vt")
 
@@ -140,22 +148,28 @@ def _percent(hits: np.ndarray) -> float | None:
     return float(np.round(np.float64(hits.mean()) * 100, 2))
 
 
-def _recalls(task: str, preds: np.ndarray, truth: _Truth) -> dict[str, np.ndarray]:
+def _recalls(
+    task: str,
+    preds: np.ndarray,
+    truth: _Truth,
+    topks: Sequence[int] = RECALL_TOPKS,
+    thresholds: Sequence[float] = IOU_THRESHOLDS,
+) -> dict[str, np.ndarray]:
     """Per-query hit vectors [n] keyed as the official metrics (``0.5-r1`` ... or ``r1`` ...)."""
     matched = preds[:, :, 0] == truth.vid_idx[:, None]  # [n, P]; NaN padding never matches
     if task == "VR":
-        return {f"r{k}": matched[:, :k].any(axis=1) for k in RECALL_TOPKS}
+        return {f"r{k}": matched[:, :k].any(axis=1) for k in topks}
     iou = temporal_iou(preds[:, :, None, 1:3], truth.spans[:, None]) * matched[:, :, None]  # [n, P, G]
     if task == "SVMR":  # the top k among the query's predictions in its ground-truth video
-        top = {k: matched & (np.cumsum(matched, axis=1) <= k) for k in RECALL_TOPKS}
+        top = {k: matched & (np.cumsum(matched, axis=1) <= k) for k in topks}
     else:
-        top = {k: np.broadcast_to(np.arange(preds.shape[1]) < k, matched.shape) for k in RECALL_TOPKS}
+        top = {k: np.broadcast_to(np.arange(preds.shape[1]) < k, matched.shape) for k in topks}
     valid = ~np.isnan(preds[:, :, 0])
     hits: dict[str, np.ndarray] = {}
-    for thd in IOU_THRESHOLDS:
+    for thd in thresholds:
         over = ((iou >= np.float32(thd)) & truth.span_mask[:, None]).sum(axis=2)
         correct = (over >= truth.min_overlaps[:, None]) & valid  # [n, P]
-        hits.update({f"{thd}-r{k}": (correct & top[k]).any(axis=1) for k in RECALL_TOPKS})
+        hits.update({f"{thd}-r{k}": (correct & top[k]).any(axis=1) for k in topks})
     return hits
 
 
@@ -186,3 +200,54 @@ def evaluate_submission(
         for task in tasks:
             results[f"{task}_by_type"] = _by_type(hits[task], truth.types)
     return results
+
+
+def _one_span_each(gold_video: np.ndarray, gold: np.ndarray) -> _Truth:
+    """Ground truth of n queries, one span [n, 2] in video gold_video [n] each, no types."""
+    n = len(gold_video)
+    return _Truth(
+        desc_ids=list(range(n)),
+        vid_idx=np.asarray(gold_video, dtype=np.float32),
+        spans=np.asarray(gold, dtype=np.float32).reshape(n, 1, 2),
+        span_mask=np.ones((n, 1), dtype=bool),
+        min_overlaps=np.ones(n, dtype=np.int64),
+        types=None,
+    )
+
+
+def _fraction(hits: np.ndarray) -> float:
+    return float(hits.mean()) if hits.size else 0.0
+
+
+def video_recall(scores: Tensor, gold: Tensor, ks: Sequence[int] = VR_KS) -> dict[str, float]:
+    """VR R@k (``vr_r{k}``, fractions) of scores [Q, V] against gold [Q]: TVR's VR over each query's videos
+    ranked by score, the gold video after those it ties with (so constant scores do not look perfect)."""
+    gold_np = gold.numpy()
+    videos = np.arange(scores.shape[1])
+    is_gold = videos[None, :] == gold_np[:, None]  # [Q, V]
+    order = np.lexsort((is_gold, -scores.numpy()), axis=1)[:, : max(ks)]  # [Q, k] by score, then gold last
+    preds = np.zeros((*order.shape, 3), dtype=np.float32)
+    preds[:, :, 0] = order
+    hits = _recalls("VR", preds, _one_span_each(gold_np, np.zeros((len(gold_np), 2))), ks)
+    return {f"vr_r{k}": _fraction(hits[f"r{k}"]) for k in ks}
+
+
+def moment_recall(
+    predictions: Sequence[Tensor],
+    gold: Tensor,
+    ks: Sequence[int] = SVMR_KS,
+    thresholds: Sequence[float] = IOU_THRESHOLDS,
+) -> dict[str, float]:
+    """SVMR R@k at IoU t (``svmr_r{k}_iou{t}``, fractions): TVR's SVMR of each query's ranked spans.
+
+    predictions[q] is [n_q, 2] (start, end) seconds, best first, in the gold video; gold [Q, 2] seconds.
+    """
+    width = min(max((len(p) for p in predictions), default=0), max(ks))
+    preds = np.full((len(predictions), width, 3), np.nan, dtype=np.float32)
+    for q, spans in enumerate(predictions):
+        n = min(len(spans), width)
+        preds[q, :n, 0] = q
+        preds[q, :n, 1:] = spans[:n].numpy()
+    truth = _one_span_each(np.arange(len(predictions)), gold.numpy())
+    hits = _recalls("SVMR", preds, truth, ks, thresholds)
+    return {f"svmr_r{k}_iou{t}": _fraction(hits[f"{t}-r{k}"]) for k in ks for t in thresholds}

@@ -1,4 +1,4 @@
-"""Plain functions behind `kairos index`, `delete`, `snapshots` and `gc` (`service.cli` wires the options)."""
+"""Plain functions behind `kairos index`, `delete`, `snapshots` and `gc` (`commands.cli` wires options)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from indexer import snapshot
-from indexer.encoding import DEFAULT_MODEL
 from indexer.pipeline import IndexOptions, clean_work
 from indexer.pipeline import index as run_index
 from indexer.streams import DEFAULT_STREAMS, StreamSettings, parse_asr, user_languages
 from indexer.streams.asr import speech_settings
+from models.pretrained import DEFAULT_MODEL
 
 
 def index(

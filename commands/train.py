@@ -1,8 +1,8 @@
 """What `kairos train` runs: build the datasets (videos or precomputed features), train, write the checkpoint;
 or evaluate one.
 
-No CLI framework here: `service.cli` parses the options and calls `train(...)` / `evaluate(...)`, which return
-JSON-able dicts.
+No CLI framework here: `commands.cli` parses the options and calls `train(...)` / `evaluate(...)`, which
+return JSON-able dicts.
 """
 
 from __future__ import annotations

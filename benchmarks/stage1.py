@@ -100,12 +100,13 @@ class Stage1:
         index.train(np.asarray(self.segments[np.sort(sample)], dtype=np.float32))
         for begin in range(0, len(self.segments), 262_144):
             index.add(np.asarray(self.segments[begin : begin + 262_144], dtype=np.float32))
-        index.quantizer_keep = quantizer  # keep the Python object alive with the index
+        self.kept = quantizer  # the index does not own its quantizer: keep it alive with this object
         return index, time.perf_counter() - start
 
     def reranked(self, index: faiss.Index, nprobe: int, short_list: int) -> Search:
         """`short_list` segments by PQ codes, re-scored with the fp16 vectors; videos by best segment."""
-        params = faiss.SearchParametersIVF(nprobe=nprobe)
+        params = faiss.SearchParametersIVF()
+        params.nprobe = nprobe
 
         def search(q: np.ndarray) -> np.ndarray:
             _, labels = index.search(q[None, :], short_list, params=params)

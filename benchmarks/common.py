@@ -91,11 +91,12 @@ def wait_http(url: str, timeout_s: float, process: subprocess.Popen[bytes] | Non
 
 
 def serve_logged(
-    command: list[str], env: dict[str, str], log: Path, port: int
+    command: list[str], env: dict[str, str], log: Path, port: int, new_session: bool = False
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a server on loopback ``port`` with output to ``log``; (process, base URL) once /readyz is 200."""
+    """Start a server on loopback ``port`` with output to ``log`` (in a session of its own with
+    ``new_session``); (process, base URL) once /readyz is 200."""
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=out, start_new_session=new_session)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/readyz", 180, process)
@@ -103,6 +104,16 @@ def serve_logged(
         process.kill()
         raise RuntimeError(f"kairos serve did not become ready ({exc}): {log.read_text()[-2000:]}") from None
     return process, url
+
+
+def stop(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    """Terminate ``process``; kill it when it has not exited within ``timeout_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextmanager
@@ -153,12 +164,7 @@ def kairos_server(
         wait_http(f"{base}/readyz", 300, process)
         yield base, process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _family(pid: int) -> list[int]:

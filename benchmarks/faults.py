@@ -43,7 +43,7 @@ import numpy as np
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import free_port
+from benchmarks.common import KAIROS, free_port, serve_logged, stop
 from indexer.snapshot import delete, open_snapshot
 from indexer.snapshot.layout import CURRENT, PARTIAL_SUFFIX, published_versions, read_current, tmp_dir
 from indexer.snapshot.manifest import SEGMENT_INDEX, VIDEO_INDEX
@@ -67,10 +67,6 @@ class FaultFailed(AssertionError):
 def check(condition: bool, message: str) -> None:
     if not condition:
         raise FaultFailed(message)
-
-
-def kairos() -> str:
-    return shutil.which("kairos", path=str(Path(sys.executable).parent)) or "kairos"
 
 
 def base_env() -> dict[str, str]:
@@ -168,32 +164,12 @@ def serving(root: Path, redis_url: str, log: Path, **settings: str) -> Iterator[
         "KAIROS_REDIS_URL": redis_url,
     }
     env |= {f"KAIROS_{k.upper()}": v for k, v in settings.items()}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [kairos(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    command = [KAIROS, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    process, url = serve_logged(command, env, log, port, new_session=True)
     try:
-
-        def ready() -> bool:
-            check(process.poll() is None, f"kairos serve exited: {log.read_text()[-2000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-            return False
-
-        wait_until(ready, 180, "kairos serve to be ready", step=0.2)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout_s=20)
         kill_session(process.pid)
 
 
@@ -469,7 +445,7 @@ def kill_points(new: int, rng: random.Random, full_s: Callable[[], float], kills
 def run_index(sources: list[str], root: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [kairos(), "index", *sources, "--out", str(root), "--model", MODEL, "--json"],
+            [KAIROS, "index", *sources, "--out", str(root), "--model", MODEL, "--json"],
             env=base_env(),
             stdout=out,
             stderr=out,
@@ -563,7 +539,7 @@ def readonly_root(root: Path, videos: list[Path], work: Path, redis_url: str) ->
     version = read_current(root)
     with read_only(root), serving(root, redis_url, work / "serve.log") as url:
         result = subprocess.run(
-            [kairos(), "index", *map(str, videos), "--out", str(root), "--model", MODEL, "--json"],
+            [KAIROS, "index", *map(str, videos), "--out", str(root), "--model", MODEL, "--json"],
             env=base_env(),
             capture_output=True,
             text=True,
@@ -685,7 +661,7 @@ def disk_full(root: Path, videos: list[Path], work: Path, redis_url: str) -> dic
             publish_error = publish_on_full_disk(small)
             filler = fill(disk, leave=64 << 10)
             result = subprocess.run(
-                [kairos(), "index", *map(str, videos), "--out", str(small), "--model", MODEL, "--json"],
+                [KAIROS, "index", *map(str, videos), "--out", str(small), "--model", MODEL, "--json"],
                 env=base_env(),
                 capture_output=True,
                 text=True,
@@ -710,7 +686,7 @@ def disk_full(root: Path, videos: list[Path], work: Path, redis_url: str) -> dic
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([kairos(), "worker"], env=env, stdout=out, stderr=out, start_new_session=True)
+        return subprocess.Popen([KAIROS, "worker"], env=env, stdout=out, stderr=out, start_new_session=True)
 
 
 def worker_killed(root: Path, videos: list[Path], work: Path, whole_worker: bool = True) -> dict[str, Any]:

@@ -144,6 +144,10 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"{report['videos']} "
         f"held-out videos; fusion settings {report['fusion']}. TVR metrics, percent.",
         "",
+        "Fused and lines only rank moments as the service does (`service.search`): a line found in stage 1 "
+        "takes the place of the moment head's span of the clips it covers, with that span's score, so the "
+        "head decides how far a moment reaches and the line gives finer bounds.",
+        "",
     ]
     for group in ("all", *DESC_TYPES):
         counts = report["query_types"].get(group, report["queries"])

@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import httpx
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import free_port, machine, serve_logged, write_json
+from benchmarks.common import KAIROS, free_port, machine, serve_logged, stop, write_json
 from indexer.pipeline import IndexOptions, index
 from indexer.synth import SynthConfig, generate_corpus
 from service.settings import Settings
@@ -157,7 +156,6 @@ def start_server(
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`kairos serve` over ``root``; ``max_in_flight`` None keeps the server's default."""
     port = free_port()
-    kairos = shutil.which("kairos", path=str(Path(sys.executable).parent)) or "kairos"
     env = os.environ | {
         "KAIROS_SNAPSHOT_ROOT": str(root),
         "KAIROS_MODEL": model,
@@ -167,7 +165,7 @@ def start_server(
     }
     if max_in_flight is not None:
         env["KAIROS_MAX_IN_FLIGHT"] = str(max_in_flight)
-    return serve_logged([kairos, "serve", "--host", "127.0.0.1", "--port", str(port)], env, log, port)
+    return serve_logged([KAIROS, "serve", "--host", "127.0.0.1", "--port", str(port)], env, log, port)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -192,11 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 levels.append(result)
                 print(f"{clients:>3} clients: {json.dumps(result)}", file=sys.stderr)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process, timeout_s=20)
     bar16 = next((r for r in levels if r["clients"] == 16), None)
     bar64 = next((r for r in levels if r["clients"] == 64), None)
     return {

@@ -50,7 +50,7 @@ def _quality(r: Report) -> Iterator[Row]:
 def _line_fusion(r: Report) -> Iterator[Row]:
     pooled = r["pooled"]
     keys = ("VCMR 0.5-r1", "VCMR 0.5-r10", "VCMR 0.7-r1", "VR r1")
-    for kind, label in (("all", "all"), ("t", "subtitle"), ("v", "visual-only")):
+    for kind, label in (("all", "all"), ("t", "subtitle"), ("vt", "visual+subtitle"), ("v", "visual-only")):
         before, after = pooled["segments"][kind], pooled["fused"][kind]
         cells = ", ".join(f"{k} {_n(before[k], 1)} → {_n(after[k], 1)}" for k in keys)
         yield (

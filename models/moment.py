@@ -197,6 +197,29 @@ def decode_moments(
     return kept
 
 
+def span_score(unary: Tensor, pair: Tensor | None, start: int, end: int) -> float:
+    """The score `decode_moments` gives clips start..end (inclusive) of one video, from unary logits [C,3] and
+    pair logits [C-1,3,3] (or None): exp of the mean of the span's terms, in (0, 1]."""
+    c = int(unary.shape[0])
+    if not 0 <= start <= end < c:
+        raise ValueError(f"span ({start}, {end}) is not inside a video of {c} clips")
+    logp = unary.detach().float().log_softmax(dim=-1)  # [C,3]
+    single = start == end
+    terms = [logp[start, BEGIN] + logp[end, END] + (2 * math.log(2.0) if single else 0.0)]
+    n_terms = 2
+    if pair is not None and c > 1:
+        lp = pair.detach().float().reshape(c - 1, 9).log_softmax(dim=-1).view(c - 1, 3, 3)
+        if start > 0:
+            row = lp[start - 1]
+            terms.append(torch.logaddexp(row[OTHER, BEGIN], row[OTHER, END]) if single else row[OTHER, BEGIN])
+            n_terms += 1
+        if end < c - 1:
+            row = lp[end]
+            terms.append(torch.logaddexp(row[BEGIN, OTHER], row[END, OTHER]) if single else row[END, OTHER])
+            n_terms += 1
+    return math.exp(float(sum(terms[1:], terms[0])) / n_terms)
+
+
 def decode_moments_batch(
     unary: Tensor,
     pair: Tensor | None,
@@ -379,6 +402,13 @@ def similarity_moments(
         if not kept or temporal_iou(taken, np.array([start, end + 1.0])).max() <= nms_iou:
             kept.append(Span(start, end, score))
     return kept
+
+
+def similarity_span_score(sims: np.ndarray, start: int, end: int) -> float:
+    """The score `similarity_moments` gives clips start..end (inclusive) of per-clip similarities [C]."""
+    sims = np.asarray(sims, dtype=np.float64)
+    mean = float(sims[start : end + 1].mean())
+    return math.exp((mean - float(sims.max())) / SIMILARITY_TEMPERATURE)
 
 
 def spans_to_seconds(span: Span, clip_seconds: float, duration: float) -> tuple[float, float]:

@@ -12,7 +12,12 @@
 3. stage 2: the B/E/O moment head over the clip vectors of the best max(limit, `stage2_videos`) candidates,
    laid end to end in one batch, decoded into spans (per-video NMS in the decoder; spans of different videos
    never overlap);
-4. ranking: score = exp((s_v - s_max) / T) x m, where s_v is the stage-1 score of the span's video, s_max the
+4. lines as moments (`line_moments`): a line found in stage 1 takes the place of the head's span of the clips
+   it covers, with that span's moment score: the moment head, which reads the pictures and the words, decides
+   how far a moment reaches, and the line only gives finer bounds where the head's own span is the line's
+   clips. Where the head prefers a span that reaches past the line (something seen around what is said),
+   that span keeps its rank and NMS drops the line's; equal scores go to the head's span;
+5. ranking: score = exp((s_v - s_max) / T) x m, where s_v is the stage-1 score of the span's video, s_max the
    best candidate's and m the span's moment score in (0, 1]. That is the softmax of the video scores over the
    candidates (temperature T) times the moment score, rescaled so the best video has weight 1: the ranking
    is the softmax one, and a score does not shrink just because more candidates were asked for.
@@ -23,6 +28,7 @@ normalised request.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import unicodedata
@@ -39,7 +45,14 @@ from indexer.cues import Cue
 from indexer.snapshot import Snapshot, VideoNotFoundError
 from indexer.snapshot.lines import LineIndex
 from models.model import KairosModel
-from models.moment import Span, decode_moments_batch, similarity_moments, spans_to_seconds
+from models.moment import (
+    Span,
+    decode_moments_batch,
+    similarity_moments,
+    similarity_span_score,
+    span_score,
+    spans_to_seconds,
+)
 from models.onnx_export import default_cache_dir
 from models.query_backends import QueryBackend, load_query_backend
 from models.tvr_metrics import temporal_iou
@@ -67,6 +80,8 @@ from service.settings import Settings
 NMS_IOU = 0.5
 STAGE2_FIRST_CHUNK = 16  # candidate videos in the first moment-head batch; later ones are 4x larger
 Found = tuple[float, int, float, float, float]  # a moment of stage 2: (score, row, start, end, moment score)
+Proposal = tuple[float, float, float]  # a moment of one video: (start s, end s, moment score)
+SpanScorer = Callable[[int, int], float]  # clips start..end (inclusive) of one video -> its moment score
 
 
 def normalise_query(query: str) -> str:
@@ -77,13 +92,13 @@ def normalise_query(query: str) -> str:
 @dataclass(frozen=True)
 class Candidates:
     """Stage-1 result: video indices [K] into the snapshot and their scores [K], best first; `fused` when the
-    scores are RRF scores (ranked with `line_temperature`); `spans`: video idx -> (start s, end s, cosine) of
-    its best line, a candidate moment (moment score 1: a line that close to the query is the moment)."""
+    scores are RRF scores (ranked with `line_temperature`); `spans`: video idx -> (start s, end s) of each of
+    its lines found for the query, best first (candidate moments, `line_proposals`)."""
 
     idx: np.ndarray
     scores: np.ndarray
     fused: bool = False
-    spans: dict[int, tuple[float, float, float]] = field(default_factory=dict)
+    spans: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
 
 
 class _Clock:
@@ -219,7 +234,7 @@ class SearchPipeline:
     ) -> Candidates:
         """Videos by their best line: lines by sentence vector (kept at cosine >= `line_min_similarity`) and
         by BM25 (kept at cosine >= `line_min_word_similarity`: words shared by chance are no evidence), fused
-        per line by RRF; a video's best line's span is a candidate moment."""
+        per line by RRF; every line's span is a candidate moment of its video."""
         allowed = lines.allowed(streams)
         n = self.line_candidates
         rankings = [lines.search_vectors(sentence, n, allowed), lines.search_words(query, n, allowed)]
@@ -230,11 +245,11 @@ class SearchPipeline:
         ]
         found, scores = rrf(close, self.line_rrf_k)
         videos, best = best_per_group(found, lines.videos[found])
-        cosines = lines.similarity(found[best], sentence)
-        spans = {
-            int(video): (float(lines.spans[line, 0]), float(lines.spans[line, 1]), float(cosine))
-            for video, line, cosine in zip(videos, found[best], cosines, strict=True)
-        }
+        spans: dict[int, list[tuple[float, float]]] = {}
+        for line in found.tolist():
+            spans.setdefault(int(lines.videos[line]), []).append(
+                (float(lines.spans[line, 0]), float(lines.spans[line, 1]))
+            )
         return Candidates(videos, scores[best], spans=spans)
 
     def _score_videos(self, snapshot: Snapshot, q: np.ndarray, k: int, video_ids: list[str]) -> Candidates:
@@ -293,11 +308,14 @@ class SearchPipeline:
             done += len(part)
             chunk *= 4
             decoded = self._decode(q, [vectors[row] for row in part], limit, min_clips, max_clips)
-            for row, spans in zip(part, decoded, strict=True):
+            for row, (spans, score_of) in zip(part, decoded, strict=True):
                 duration = float(durations[int(candidates.idx[row])])
                 moments = [(*spans_to_seconds(span, clip_seconds, duration), span.score) for span in spans]
-                if (line := candidates.spans.get(int(candidates.idx[row]))) is not None:
-                    moments = with_line(moments, (line[0], min(line[1], duration), 1.0))
+                if found_lines := candidates.spans.get(int(candidates.idx[row])):
+                    proposals = line_proposals(
+                        found_lines, score_of, clip_seconds, duration, len(vectors[row])
+                    )
+                    moments = with_lines(moments, proposals)
                 for start, end, moment_score in moments:
                     score = float(weights[row] * moment_score)
                     if end <= start or not in_bounds(end - start, bounds) or score < bounds.min_score:
@@ -323,16 +341,28 @@ class SearchPipeline:
 
     def _decode(
         self, q: np.ndarray, vectors: list[np.ndarray], limit: int, min_clips: int, max_clips: int | None
-    ) -> list[list[Span]]:
-        """Each video's best spans: from the moment head, or (a `zero_shot` model) its similarity curve."""
+    ) -> list[tuple[list[Span], SpanScorer]]:
+        """Each video's best spans and the score of any of its spans: from the moment head, or (a `zero_shot`
+        model) its similarity curve."""
         if self.model.config.zero_shot:
+            curves = [clips.astype(np.float32) @ q for clips in vectors]
             return [
-                similarity_moments(clips.astype(np.float32) @ q, limit, min_clips, max_clips, NMS_IOU)
-                for clips in vectors
+                (
+                    similarity_moments(sims, limit, min_clips, max_clips, NMS_IOU),
+                    functools.partial(similarity_span_score, sims),
+                )
+                for sims in curves
             ]
         lengths = [len(clips) for clips in vectors]
         unary, pair = self._moment_logits(q, vectors, lengths)
-        return decode_moments_batch(unary, pair, lengths, limit, min_clips, max_clips, NMS_IOU)
+        decoded = decode_moments_batch(unary, pair, lengths, limit, min_clips, max_clips, NMS_IOU)
+        return [
+            (
+                spans,
+                functools.partial(span_score, unary[k, :n], None if pair is None else pair[k, : n - 1]),
+            )
+            for k, (spans, n) in enumerate(zip(decoded, lengths, strict=True))
+        ]
 
     def _moment_logits(
         self, q: np.ndarray, vectors: list[np.ndarray], lengths: list[int]
@@ -503,24 +533,35 @@ def matched_lines(
     ]
 
 
-def with_line(
-    moments: list[tuple[float, float, float]], line: tuple[float, float, float]
-) -> list[tuple[float, float, float]]:
-    """A video's (start, end, moment score) spans with its best line's span, by score: the line's span leaves
-    out the weaker spans it overlaps at IoU > NMS_IOU, or goes itself when a stronger one overlaps it."""
-    spans = np.array([m[:2] for m in moments], dtype=np.float32).reshape(-1, 2)
-    over = temporal_iou(spans, np.array(line[:2])) > NMS_IOU  # [len(moments)]
-    overlaps = {id(m): bool(x) for m, x in zip(moments, over, strict=True)}
-    out: list[tuple[float, float, float]] = []
-    line_kept = False
-    for moment in sorted([*moments, line], key=lambda m: -m[2]):
-        if moment is line:
-            if any(overlaps[id(other)] for other in out):
-                continue
-            line_kept = True
-        elif line_kept and overlaps[id(moment)]:
+def line_proposals(
+    lines: list[tuple[float, float]], score_of: SpanScorer, clip_seconds: float, duration: float, clips: int
+) -> dict[tuple[float, float], Proposal]:
+    """The lines (start, end seconds, best first) of a video of `clips` clips as moments, keyed by the span in
+    seconds of the clips each covers (the first line of a span wins) and scored as the moment head scores
+    those clips; lines outside the clips are left out."""
+    out: dict[tuple[float, float], Proposal] = {}
+    for start, stop in lines:
+        end = min(stop, duration)
+        first = int(start / clip_seconds + 1e-9)
+        if end <= start or first >= clips:
             continue
-        out.append(moment)
+        last = min(clips - 1, max(first, math.ceil(end / clip_seconds - 1e-9) - 1))
+        cover = spans_to_seconds(Span(first, last, 0.0), clip_seconds, duration)
+        if cover not in out:
+            out[cover] = (start, end, score_of(first, last))
+    return out
+
+
+def with_lines(moments: list[Proposal], lines: dict[tuple[float, float], Proposal]) -> list[Proposal]:
+    """A video's spans from the head with each line in place of the span of the clips it covers
+    (`line_proposals`), then greedy NMS (IoU > NMS_IOU) by moment score; on equal scores a head's span goes
+    first (stable sort), so a line never displaces a span the head scores as high."""
+    merged = [m for m in moments if (m[0], m[1]) not in lines] + list(lines.values())
+    out: list[Proposal] = []
+    for moment in sorted(merged, key=lambda m: -m[2]):
+        kept = np.array([m[:2] for m in out], dtype=np.float32).reshape(-1, 2)
+        if not (temporal_iou(kept, np.array(moment[:2])) > NMS_IOU).any():
+            out.append(moment)
     return out
 
 

@@ -60,9 +60,10 @@ class Settings(BaseSettings):
     # "only": lines only (an ablation). Snapshots without line vectors search their segments only. A line
     # counts only at cosine >= `line_min_similarity` to the query (`line_min_word_similarity` when found by
     # BM25; held-out synthetic queries, 10th-90th percentile of the best line: visual ones 0.16-0.26, spoken
-    # ones 0.47-0.71); where none does, stage 1 is the segments' alone. With `line_moments`, a candidate's
-    # best line's span is one of its moments, first in its video. k, temperature and the gates were chosen
-    # on the held-out val split.
+    # ones 0.47-0.71); where none does, stage 1 is the segments' alone. With `line_moments`, each line found
+    # takes the place of the moment head's span of the clips it covers, with that span's score
+    # (service.search: the head decides how far a moment reaches, the line gives finer bounds). k, temperature
+    # and the gates were chosen on the held-out val split.
     line_retrieval: LineRetrieval = "on"
     line_candidates: int = Field(default=100, ge=1, le=10_000)
     line_rrf_k: int = Field(default=10, ge=1, le=10_000)

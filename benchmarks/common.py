@@ -167,17 +167,36 @@ def kairos_server(
         stop(process)
 
 
+def _family(pid: int) -> list[int]:
+    """A process and its children."""
+    return [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+
+
 def process_memory_mb(pid: int) -> dict[str, float]:
-    """VmRSS, VmHWM (peak), RssAnon and RssFile in MB of a process and its children, summed, from /proc."""
+    """VmRSS, VmHWM (peak), RssAnon and RssFile in MB of a process and its children, summed, from /proc; and
+    their Pss (proportional set size: a page mapped by both workers counts half in each, so the sum is the
+    memory they take together)."""
     fields = {"VmRSS": "rss_mb", "VmHWM": "peak_rss_mb", "RssAnon": "rss_anon_mb", "RssFile": "rss_file_mb"}
-    out: dict[str, float] = dict.fromkeys(fields.values(), 0.0)
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    for process in [pid, *map(int, children)]:
+    out: dict[str, float] = dict.fromkeys([*fields.values(), "pss_mb"], 0.0)
+    for process in _family(pid):
         for line in Path(f"/proc/{process}/status").read_text().splitlines():
             key, _, value = line.partition(":")
             if key in fields:
                 out[fields[key]] = round(out[fields[key]] + int(value.split()[0]) / 1024, 1)
+        for line in Path(f"/proc/{process}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                out["pss_mb"] = round(out["pss_mb"] + int(line.split()[1]) / 1024, 1)
     return out
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by a process and its children (from /proc/PID/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for process in _family(pid):
+        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / ticks
 
 
 def checkpoint_args(doc: str | None, out: Path) -> argparse.Namespace:

@@ -44,7 +44,7 @@ def cache_key(kind: str, *parts: Any) -> str:
 
 
 class Cache:
-    """Get/set of JSON documents and float32 vectors, degrading to misses while Redis is unreachable."""
+    """Get/set of answers (JSON bytes) and float32 vectors, degrading to misses while Redis is unreachable."""
 
     def __init__(self, client: redis.Redis, metrics: Metrics, ttl_s: int, retry_s: float) -> None:
         self.client = client
@@ -99,14 +99,6 @@ class Cache:
     def _count(self, kind: str, hit: bool) -> None:
         result = "hit" if hit else ("miss" if self.available else "error")
         self.metrics.cache.labels(kind=kind, result=result).inc()
-
-    def get_json(self, key: str) -> dict[str, Any] | None:
-        raw = self._get(key) if self.ttl_s > 0 else None
-        self._count("response", raw is not None)
-        return json.loads(raw) if raw is not None else None
-
-    def set_json(self, key: str, value: dict[str, Any]) -> None:
-        self._set(key, json.dumps(value, separators=(",", ":")).encode())
 
     def get_bytes(self, kind: str, key: str) -> bytes | None:
         raw = self._get(key) if self.ttl_s > 0 else None

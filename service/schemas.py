@@ -74,9 +74,14 @@ class LocalizeRequest(MomentBounds):
 
 
 class Timings(BaseModel):
+    """Wall and CPU (the answering thread's) milliseconds of each stage; zeros for a cached answer."""
+
     encode_ms: float = 0.0
     stage1_ms: float = 0.0
     stage2_ms: float = 0.0
+    encode_cpu_ms: float = 0.0
+    stage1_cpu_ms: float = 0.0
+    stage2_cpu_ms: float = 0.0
 
 
 class MatchedLine(BaseModel):

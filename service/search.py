@@ -35,7 +35,7 @@ import unicodedata
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,7 +79,6 @@ from service.settings import Settings
 
 NMS_IOU = 0.5
 STAGE2_FIRST_CHUNK = 16  # candidate videos in the first moment-head batch; later ones are 4x larger
-A = TypeVar("A", bound=Answer)
 Found = tuple[float, int, float, float, float]  # a moment of stage 2: (score, row, start, end, moment score)
 Proposal = tuple[float, float, float]  # a moment of one video: (start s, end s, moment score)
 SpanScorer = Callable[[int, int], float]  # clips start..end (inclusive) of one video -> its moment score
@@ -103,18 +102,19 @@ class Candidates:
 
 
 class _Clock:
-    """Per-stage wall times in milliseconds, also observed in the stage histogram."""
+    """Per-stage wall and CPU times in milliseconds; wall times are also observed in the stage histogram."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         self.timings = Timings()
 
     def run(self, stage: str, fn: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         result = fn()
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
         self.metrics.stage_seconds.labels(stage=stage).observe(elapsed)
         setattr(self.timings, f"{stage}_ms", round(elapsed * 1000, 3))
+        setattr(self.timings, f"{stage}_cpu_ms", round(cpu * 1000, 3))
         return result
 
 
@@ -395,6 +395,10 @@ class SearchPipeline:
 
     def search(self, request: SearchRequest, snapshot: Snapshot) -> SearchResponse:
         """Both stages over the whole snapshot (or the `video_ids` given)."""
+        return SearchResponse.model_validate_json(self.search_json(request, snapshot))
+
+    def search_json(self, request: SearchRequest, snapshot: Snapshot) -> bytes:
+        """`search`'s answer as the JSON the API sends."""
 
         def compute(clock: _Clock) -> SearchResponse:
             q = clock.run("encode", lambda: self.encode(request.query))
@@ -411,10 +415,14 @@ class SearchPipeline:
                 moments=moments, took_ms=0, snapshot=snapshot.version, cached=False, timings=clock.timings
             )
 
-        return self._answer("search", request.model_dump(), snapshot, SearchResponse, compute)
+        return self._answer("search", request.model_dump(), snapshot, compute)
 
     def search_videos(self, request: VideoSearchRequest, snapshot: Snapshot) -> VideoSearchResponse:
         """Stage 1 only: the best videos for the query."""
+        return VideoSearchResponse.model_validate_json(self.search_videos_json(request, snapshot))
+
+    def search_videos_json(self, request: VideoSearchRequest, snapshot: Snapshot) -> bytes:
+        """`search_videos`'s answer as the JSON the API sends."""
 
         def compute(clock: _Clock) -> VideoSearchResponse:
             q = clock.run("encode", lambda: self.encode(request.query))
@@ -430,10 +438,14 @@ class SearchPipeline:
                 videos=hits, took_ms=0, snapshot=snapshot.version, cached=False, timings=clock.timings
             )
 
-        return self._answer("videos", request.model_dump(), snapshot, VideoSearchResponse, compute)
+        return self._answer("videos", request.model_dump(), snapshot, compute)
 
     def localize(self, video_id: str, request: LocalizeRequest, snapshot: Snapshot) -> SearchResponse:
         """Stage 2 in one video: its moments ranked by the moment score (the only candidate has weight 1)."""
+        return SearchResponse.model_validate_json(self.localize_json(video_id, request, snapshot))
+
+    def localize_json(self, video_id: str, request: LocalizeRequest, snapshot: Snapshot) -> bytes:
+        """`localize`'s answer as the JSON the API sends."""
         snapshot.index_of(video_id)  # VideoNotFoundError -> 404 before any work
 
         def compute(clock: _Clock) -> SearchResponse:
@@ -447,17 +459,13 @@ class SearchPipeline:
             )
 
         payload = request.model_dump() | {"video_id": video_id}
-        return self._answer("localize", payload, snapshot, SearchResponse, compute)
+        return self._answer("localize", payload, snapshot, compute)
 
     def _answer(
-        self,
-        kind: str,
-        payload: dict[str, Any],
-        snapshot: Snapshot,
-        model: type[A],
-        compute: Callable[[_Clock], A],
-    ) -> A:
-        """Serve from the response cache, or compute and store; `took_ms` is always this call's time."""
+        self, kind: str, payload: dict[str, Any], snapshot: Snapshot, compute: Callable[[_Clock], Answer]
+    ) -> bytes:
+        """The answer's JSON: from the response cache as stored (no parsing, no re-serialising), or computed
+        and stored; `took_ms`, always this call's time, is the last field, appended to the stored bytes."""
         start = time.perf_counter()
         payload = payload | {"query": normalise_query(payload["query"])}
         key = cache_key(
@@ -478,17 +486,20 @@ class SearchPipeline:
             ),
             payload,
         )
-        stored = self.cache.get_json(key)
-        if stored is not None:
-            answer = model.model_validate(stored | {"cached": True, "timings": Timings().model_dump()})
-        else:
-            clock = _Clock(self.metrics)
-            answer = compute(clock)
-            self.cache.set_json(key, answer.model_dump(mode="json"))
+        head = self.cache.get_bytes("response", key)
+        if head is None:
+            answer = compute(_Clock(self.metrics))
+            head = json_head(answer)
+            stored = answer.model_copy(update={"cached": True, "timings": Timings()})
+            self.cache.set_bytes(key, json_head(stored))
         elapsed = time.perf_counter() - start
         self.metrics.stage_seconds.labels(stage="total").observe(elapsed)
-        answer.took_ms = round(elapsed * 1000, 3)
-        return answer
+        return head + f"{round(elapsed * 1000, 3)}}}".encode()
+
+
+def json_head(answer: Answer) -> bytes:
+    """The answer's JSON without `took_ms` and its closing brace, ending in `,"took_ms":`."""
+    return answer.__pydantic_serializer__.to_json(answer, exclude={"took_ms"})[:-1] + b',"took_ms":'
 
 
 def per_video(found: list[Found], cap: int | None) -> list[Found]:

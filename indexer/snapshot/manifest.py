@@ -40,6 +40,7 @@ class IndexSpec:
     search_params: str
     ntotal: int
     file: str
+    tuning: dict[str, Any] | None = None  # how search_params were chosen (indexer.snapshot.tuning), if tuned
 
 
 @dataclass(frozen=True)

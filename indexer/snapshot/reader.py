@@ -12,7 +12,7 @@ import faiss
 import numpy as np
 
 from indexer.cues import Cue
-from indexer.snapshot import faiss_index, layout, meta
+from indexer.snapshot import faiss_index, layout, meta, tuning
 from indexer.snapshot.errors import (
     ModelMismatchError,
     SnapshotError,
@@ -235,17 +235,9 @@ class Snapshot:
 
         Returns scores [B, k] float32 (-inf when missing) and video idx [B, k] int64 (-1 when missing).
         """
-        seg_scores, rows = self.search_segments(queries, segments_k or max(16 * k, 256), params)
-        out_scores = np.full((len(rows), k), -np.inf, dtype=np.float32)
-        out_videos = np.full((len(rows), k), -1, dtype=np.int64)
-        for b in range(len(rows)):
-            found = rows[b, :, 0] >= 0
-            videos, first = np.unique(rows[b, found, 0], return_index=True)
-            # Results are sorted by score, so a video's first hit is its best segment.
-            order = np.argsort(first, kind="stable")[:k]
-            out_videos[b, : len(order)] = videos[order]
-            out_scores[b, : len(order)] = seg_scores[b, found][first[order]]
-        return out_scores, out_videos
+        fetch = (self.manifest.segment_index.tuning or {}).get("fetch", tuning.DEFAULT_FETCH)
+        seg_scores, rows = self.search_segments(queries, segments_k or tuning.segments_for(k, fetch), params)
+        return tuning.best_videos(seg_scores, rows[:, :, 0], k)
 
 
 def resolve_dir(root_or_dir: str | os.PathLike[str]) -> Path:

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from indexer.snapshot import faiss_index, layout, lines, meta
+from indexer.snapshot import faiss_index, layout, lines, meta, tuning
 from indexer.snapshot.errors import DuplicateVideoError, SnapshotError
 from indexer.snapshot.manifest import (
     CLIPS,
@@ -315,9 +315,20 @@ class SnapshotWriter:
             else np.zeros((0, spec.shape[1]), dtype=np.float16)
         )
         index = faiss_index.build_index(vectors, factory)
+        tuned = None
+        if source == SEGMENTS and n:  # stage 1's index: its search parameters measured on its own vectors
+            owners = np.memmap(self.partial / SEGMENT_ROWS, dtype=np.int32, mode="r", shape=(n, 3))[:, 0]
+            tuned = tuning.tune(index, vectors, np.asarray(owners), self._counts[VIDEOS])
         del vectors
         faiss_index.save_index(index, self.partial / target)
-        return IndexSpec(requested=requested, factory=factory, search_params=params, ntotal=n, file=target)
+        return IndexSpec(
+            requested=requested,
+            factory=factory,
+            search_params=tuned.search_params if tuned else params,
+            ntotal=n,
+            file=target,
+            tuning=tuned.to_dict() if tuned else None,
+        )
 
     def abort(self) -> None:
         """Drop the partial snapshot (idempotent); CURRENT and published snapshots are untouched."""

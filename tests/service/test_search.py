@@ -25,7 +25,8 @@ def test_search_end_to_end_then_cached(http: httpx.Client, corpus: Corpus) -> No
     assert first.status_code == 200, first.text
     answer = first.json()
     assert answer["cached"] is False and answer["snapshot"].startswith("v")
-    assert set(answer["timings"]) == {"encode_ms", "stage1_ms", "stage2_ms"}
+    stages = ("encode", "stage1", "stage2")
+    assert set(answer["timings"]) == {f"{stage}_{kind}" for stage in stages for kind in ("ms", "cpu_ms")}
     durations = {v["video_id"]: v["duration"] for v in http.get("/v1/videos").json()["videos"]}
     moments = answer["moments"]
     assert 1 <= len(moments) <= 5

@@ -32,12 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import machine, write_report  # noqa: E402
+from benchmarks.common import RESULTS, machine, write_report  # noqa: E402
 from indexer.streams.asr import WINDOW, SpeechScan, Transcriber, read_audio, speech_settings  # noqa: E402
 from tests import factories  # noqa: E402
 
@@ -162,7 +160,7 @@ def main() -> None:
         "stream": stream,
         "architectures": architectures,
     }
-    write_report(ROOT / "benchmarks" / "results" / "asr_speed.json", result, markdown(result))
+    write_report(RESULTS / "asr_speed.json", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ from typing import Any
 from indexer.synth.plan import SynthConfig, VideoPlan, plan_corpus
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The real TVR annotations beside the repository (../shared/data/tvr), as the benchmark machines have them.
+TVR = Path(__file__).resolve().parents[2] / "shared" / "data" / "tvr"
+TVR_VAL = TVR / "tvr_val_release.jsonl"
 KAIROS = str(Path(sys.executable).with_name("kairos"))
 
 

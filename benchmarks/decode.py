@@ -18,15 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-
 import av  # noqa: E402
 import decord  # noqa: E402
 
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import RESULTS, machine  # noqa: E402
 from indexer.media import Backend, iter_frames, probe_video  # noqa: E402
 from tests import factories  # noqa: E402
 
@@ -134,7 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each test video")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per backend (median reported)")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "decode.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "decode.json")
     args = parser.parse_args()
     report = run(args.seconds, args.repeats)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,11 +23,10 @@ import torch
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import machine
+from benchmarks.common import RESULTS, machine
 from models.model import KairosModel, load_text_encoder
 from models.registry import create_model
 
-RESULTS = Path(__file__).parent / "results"
 SUBTITLE_TOKENS = 16
 
 

@@ -43,12 +43,11 @@ import numpy as np
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import KAIROS, free_port, serve_logged, stop
+from benchmarks.common import KAIROS, RESULTS, free_port, serve_logged, stop
 from indexer.snapshot import delete, open_snapshot
 from indexer.snapshot.layout import CURRENT, PARTIAL_SUFFIX, published_versions, read_current, tmp_dir
 from indexer.snapshot.manifest import SEGMENT_INDEX, VIDEO_INDEX
 
-RESULTS = Path(__file__).resolve().parent / "results"
 MODEL = "kairos-tiny"
 QUERIES = [
     "a red circle moves to the left",

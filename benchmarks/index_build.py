@@ -24,7 +24,7 @@ import numpy as np
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import machine
+from benchmarks.common import RESULTS, machine
 from indexer.snapshot.faiss_index import (
     AUTO_EXACT_MAX,
     build_index,
@@ -32,8 +32,6 @@ from indexer.snapshot.faiss_index import (
     resolve_factory,
     set_search_params,
 )
-
-RESULTS = Path(__file__).parent / "results" / "index_build.json"
 
 
 def clustered(n: int, dim: int, seed: int, topics: int = 300, per_video: int = 50) -> np.ndarray:
@@ -164,7 +162,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--build-threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "index_build.json")
     args = parser.parse_args()
     rows = []
     for n in args.sizes:

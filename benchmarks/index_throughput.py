@@ -21,18 +21,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import RESULTS, machine  # noqa: E402
 from indexer.pipeline import IndexOptions, index  # noqa: E402
 from models.model import KairosModel  # noqa: E402
 from models.pretrained import DEFAULT_MODEL, model_fingerprint, resolve_model  # noqa: E402
 from tests import factories  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 SIZES = [(320, 240), (1280, 720)]
 VIDEO_FPS = 30
 

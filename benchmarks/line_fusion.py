@@ -28,15 +28,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-
 import torch  # noqa: E402
 
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks.baselines import encode_texts, submission, subtitle_units  # noqa: E402
-from benchmarks.common import write_report  # noqa: E402
+from benchmarks.common import RESULTS, write_report  # noqa: E402
 from benchmarks.quality import git_commit, heldout_corpus, in_snapshot, load_queries, machine  # noqa: E402
 from commands.index import index  # noqa: E402
 from indexer.snapshot import Snapshot, open_snapshot  # noqa: E402
@@ -51,7 +49,6 @@ from service.settings import Settings  # noqa: E402
 
 log = logging.getLogger("line_fusion")
 
-RESULTS = ROOT / "benchmarks" / "results" / "line_fusion.json"
 SPLITS = ("train", "val", "test", "compositional")
 MODES = {"segments": "off", "lines": "only", "fused": "on"}
 BASELINE = "subtitle_lines"
@@ -174,7 +171,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tune", action="store_true", help="sweep the fusion settings on val first")
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="default: all")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "line_fusion.json")
     return parser.parse_args(argv)
 
 

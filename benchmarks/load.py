@@ -35,12 +35,12 @@ import httpx
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import KAIROS, free_port, machine, serve_logged, stop, write_json
+from benchmarks.common import KAIROS, RESULTS, free_port, machine, serve_logged, stop, write_json
 from indexer.pipeline import IndexOptions, index
 from indexer.synth import SynthConfig, generate_corpus
 from service.settings import Settings
 
-OUT = Path(__file__).resolve().parent / "results" / "load.json"
+OUT = RESULTS / "load.json"
 REPEATED = [
     "a red circle moves to the left",
     "a blue square spins",

@@ -33,11 +33,9 @@ import numpy as np
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import free_port, machine, serve_logged, write_report
+from benchmarks.common import RESULTS, TVR_VAL, free_port, machine, serve_logged, write_report
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results" / "microbatch.json"
-TVR_VAL = ROOT.parent / "shared" / "data" / "tvr" / "tvr_val_release.jsonl"
+OUT = RESULTS / "microbatch.json"
 
 
 def serve(root: Path, model: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:

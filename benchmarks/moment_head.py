@@ -25,11 +25,9 @@ import torch
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import RESULTS, machine, percentile, write_json
+from benchmarks.common import RESULTS, TVR_VAL, machine, percentile, write_json
 from models.config import ModelConfig
 from models.moment import MomentHead
-
-TVR_VAL = RESULTS.parents[2] / "shared" / "data" / "tvr" / "tvr_val_release.jsonl"
 
 
 def clip_counts(n: int, clip_seconds: float) -> list[int]:

@@ -28,12 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import machine, write_report  # noqa: E402
+from benchmarks.common import RESULTS, machine, write_report  # noqa: E402
 from indexer.media import iter_frames, probe_video  # noqa: E402
 from indexer.pipeline import IndexOptions, index  # noqa: E402
 from indexer.streams import StreamSettings  # noqa: E402
@@ -238,7 +236,7 @@ def main() -> None:
         "trigger": trigger,
         "widths": widths,
     }
-    write_report(ROOT / "benchmarks" / "results" / "ocr_speed.json", result, markdown(result))
+    write_report(RESULTS / "ocr_speed.json", result, markdown(result))
 
 
 if __name__ == "__main__":

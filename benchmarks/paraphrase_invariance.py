@@ -27,10 +27,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TVR = ROOT.parent / "shared" / "data" / "tvr" / "tvr_val_release.jsonl"
-RESULTS = ROOT / "benchmarks" / "results" / "paraphrase_invariance.json"
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -39,7 +35,7 @@ if not __package__:  # run as `python benchmarks/x.py`: import from the reposito
 
 from scipy.stats import rankdata  # noqa: E402
 
-from benchmarks.common import write_report  # noqa: E402
+from benchmarks.common import RESULTS, TVR_VAL, write_report  # noqa: E402
 from models.model import KairosModel  # noqa: E402
 from models.pretrained import resolve_model  # noqa: E402
 from service.search import normalise_query  # noqa: E402
@@ -144,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--tvr", type=Path, default=DEFAULT_TVR, help="TVR jsonl with `desc` (real queries)")
+    parser.add_argument("--tvr", type=Path, default=TVR_VAL, help="TVR jsonl with `desc` (real queries)")
     parser.add_argument("--model", default="kairos-small", help="checkpoint folder or registry name")
     parser.add_argument(
         "--compare", nargs="*", default=[], help="NAME=DIR: other checkpoints' heads, same anchors"
@@ -152,7 +148,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--anchors", type=int, default=1000, help="descriptions sampled as anchors")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON report (markdown beside it, .md)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "paraphrase_invariance.json",
+        help="JSON report (markdown beside it, .md)",
+    )
     args = parser.parse_args(argv)
     texts = read_descriptions(args.tvr)
     torch.set_num_threads(args.threads)

@@ -61,8 +61,8 @@ from benchmarks.baselines import (  # noqa: E402
     submission,
     subtitle_units,
 )
+from benchmarks.common import RESULTS, write_report  # noqa: E402
 from benchmarks.common import machine as common_machine  # noqa: E402
-from benchmarks.common import write_report  # noqa: E402
 from commands.evaluate import read_queries  # noqa: E402
 from commands.evaluation import run_evaluation  # noqa: E402
 from commands.index import index  # noqa: E402
@@ -78,7 +78,6 @@ from service.settings import Settings  # noqa: E402
 
 log = logging.getLogger("quality")
 
-RESULTS = ROOT / "benchmarks" / "results" / "quality.json"
 SYSTEMS = ("kairos", "subtitle_lines", "clip_window")
 LABELS = {
     "kairos": "Kairos",
@@ -305,7 +304,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the --queries held-out phrased: split heldout_phrasing",
     )
     parser.add_argument("--phrasing-compositional", type=Path, help="--compositional held-out phrased")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON report (markdown beside it, .md)")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "quality.json", help="JSON report (markdown beside it, .md)"
+    )
     parser.add_argument("--snapshot", type=Path, help="reuse this snapshot (root or dir) instead of indexing")
     parser.add_argument("--window", type=int, help="clip-window half-width in clips (default: chosen)")
     parser.add_argument("--window-queries", type=Path, help="queries to choose it on (default: corpus val)")

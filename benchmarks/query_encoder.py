@@ -34,7 +34,7 @@ import torch
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import machine, write_report
+from benchmarks.common import RESULTS, TVR_VAL, machine, write_report
 from commands.evaluation import run_evaluation
 from indexer.snapshot import open_snapshot
 from models.model import KairosModel
@@ -46,9 +46,7 @@ from service.metrics import Metrics
 from service.search import SearchPipeline
 from service.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results" / "query_encoder.json"
-TVR_VAL = ROOT.parent / "shared" / "data" / "tvr" / "tvr_val_release.jsonl"
+OUT = RESULTS / "query_encoder.json"
 DECIDING = [("VR", "r1"), ("VR", "r10"), ("VCMR", "0.5-r1"), ("VCMR", "0.5-r10")]
 TOLERANCE = 1.0  # points (the official metrics are percentages)
 

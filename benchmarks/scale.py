@@ -53,6 +53,7 @@ if not __package__:  # run as `python benchmarks/x.py`: import from the reposito
 from benchmarks.common import (
     KAIROS,
     RESULTS,
+    TVR,
     kairos_server,
     machine,
     percentile,
@@ -62,7 +63,6 @@ from benchmarks.common import (
     write_json,
 )
 
-TVR = Path(__file__).resolve().parents[2] / "shared" / "data" / "tvr"
 DURATIONS = TVR / "tvr_video2dur_idx.json"
 QUERIES = TVR / "tvr_val_release.jsonl"
 FPS = 2.0  # the bundled model's frame rate: the features need no resampling

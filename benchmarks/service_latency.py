@@ -31,7 +31,7 @@ import uvicorn
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import free_port, machine
+from benchmarks.common import RESULTS, free_port, machine
 from indexer.pipeline import IndexOptions, index
 from indexer.snapshot import Snapshot
 from indexer.synth import SynthConfig, generate_corpus
@@ -41,7 +41,7 @@ from service.schemas import Moment, MomentBounds, SearchRequest
 from service.search import NMS_IOU, Candidates, SearchPipeline, clip_bounds, in_bounds
 from service.settings import Settings, Stage1Mode
 
-OUT = Path(__file__).resolve().parent / "results" / "service_latency.json"
+OUT = RESULTS / "service_latency.json"
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import sys
 import tempfile
@@ -24,9 +23,10 @@ from typing import Any
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from benchmarks.common import RESULTS, machine
 from indexer.synth import SynthConfig, generate_corpus
 
-DEFAULT_OUT = Path(__file__).parent / "results" / "synth.json"
+DEFAULT_OUT = RESULTS / "synth.json"
 
 
 def _cpu_seconds() -> float:
@@ -86,9 +86,7 @@ def main() -> None:
     result = {
         "benchmark": "synth_speed",
         "config": {"videos": args.videos, "seed": args.seed, "width": config.width, "height": config.height},
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
+        "machine": machine(),
         "results": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

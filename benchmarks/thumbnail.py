@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -24,8 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-
 import av  # noqa: E402
 import decord  # noqa: E402
 import numpy as np  # noqa: E402
@@ -33,6 +29,7 @@ import numpy as np  # noqa: E402
 if not __package__:  # run as `python benchmarks/x.py`: import from the repository root, as `-m benchmarks.x`
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from benchmarks.common import RESULTS, machine  # noqa: E402
 from indexer.decoders import Deadline, pyav_frames  # noqa: E402
 from indexer.media import frame_at  # noqa: E402
 from tests import factories  # noqa: E402
@@ -113,23 +110,11 @@ def run(minutes: float, repeats: int) -> dict[str, Any]:
         mbytes = round(path.stat().st_size / 2**20, 1)
         rows = [measure(path, fraction * seconds, repeats) for fraction in FRACTIONS]
     return {
-        "machine": machine(),
+        "machine": machine(av=av.__version__, decord=decord.__version__, decoder_threads=1),
         "video": {"seconds": seconds, "fps": FPS, "gop_frames": GOP, "size": f"{SIZE[0]}x{SIZE[1]}"},
         "mbytes": mbytes,
         "repeats": repeats,
         "results": rows,
-    }
-
-
-def machine() -> dict[str, Any]:
-    """Where the figures were measured."""
-    return {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "av": av.__version__,
-        "decord": decord.__version__,
-        "decoder_threads": 1,
     }
 
 
@@ -153,7 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "thumbnail.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "thumbnail.json")
     args = parser.parse_args()
     report = run(args.minutes, args.repeats)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ def bench() -> ModuleType:
 
 
 def test_a_missing_tvr_file_is_a_clear_error(bench: ModuleType, tmp_path: Path) -> None:
-    assert bench.DEFAULT_TVR.parts[-4:] == ("shared", "data", "tvr", "tvr_val_release.jsonl")
+    assert bench.TVR_VAL.parts[-4:] == ("shared", "data", "tvr", "tvr_val_release.jsonl")
     with pytest.raises(SystemExit, match="TVR descriptions not found at .*: pass --tvr"):
         bench.main(["--tvr", str(tmp_path / "absent.jsonl")])
 

@@ -78,6 +78,18 @@ class ThrowawayRedis:
         self.process = None
 
 
+@pytest.fixture
+def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The Hugging Face hub offline, its cache an empty folder (returned): a machine with no network."""
+    import huggingface_hub
+
+    cache = tmp_path / "hf"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The shared Redis at 127.0.0.1:6379 when it answers, else a throwaway one for the session."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import huggingface_hub
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -83,11 +82,7 @@ def test_kairos_train_over_a_frozen_clip_tower(clip_dir: Path, corpus: Corpus, t
 
 
 @pytest.mark.parametrize("command", ["index", "train"])
-def test_a_hub_id_offline_is_one_error_line(
-    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+def test_a_hub_id_offline_is_one_error_line(command: str, tmp_path: Path, offline_hub: Path) -> None:
     (tmp_path / "videos").mkdir()
     args = {
         "index": ["index", str(tmp_path / "videos"), "--out", str(tmp_path / "index")],

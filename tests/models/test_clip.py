@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import huggingface_hub
 import numpy as np
 import pytest
 import torch
@@ -81,23 +80,17 @@ def test_the_trainable_recipe_keeps_minilm_and_the_folders_tower(clip_dir: Path)
     assert all(p.requires_grad for p in model.visual.proj.parameters())
 
 
-def test_a_hub_id_offline_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # an empty hub cache
+def test_a_hub_id_offline_is_one_clear_error(offline_hub: Path) -> None:
     with pytest.raises(ModelError, match="'openai/clip-vit-base-patch32'.*hf download") as error:
         resolve_model("clip:openai/clip-vit-base-patch32")
     assert "clip:DIR" in str(error.value) and error.value.__cause__ is None
 
 
-def test_a_hub_id_in_the_hub_cache_loads_offline(
-    clip_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_a_hub_id_in_the_hub_cache_loads_offline(clip_dir: Path, offline_hub: Path) -> None:
     commit = "0" * 40  # the cache layout `hf download` leaves: refs/main -> snapshots/<commit>/
-    shutil.copytree(clip_dir, tmp_path / "models--kairos--tiny-clip" / "snapshots" / commit)
-    (tmp_path / "models--kairos--tiny-clip" / "refs").mkdir()
-    (tmp_path / "models--kairos--tiny-clip" / "refs" / "main").write_text(commit)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    shutil.copytree(clip_dir, offline_hub / "models--kairos--tiny-clip" / "snapshots" / commit)
+    (offline_hub / "models--kairos--tiny-clip" / "refs").mkdir()
+    (offline_hub / "models--kairos--tiny-clip" / "refs" / "main").write_text(commit)
     model = resolve_model("clip:kairos/tiny-clip")
     assert model.config.visual == model.config.text_model == "clip:kairos/tiny-clip"
     assert model.encode_query(model.text_encoder(TEXTS)).shape == (3, 16)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import huggingface_hub
 import pytest
 from typer.testing import CliRunner
 
@@ -74,7 +73,7 @@ def test_a_batch_hearing_speech_stores_its_lines_and_rehashes_when_the_weights_c
     assert same["indexed"] == [] and {e["video_id"] for e in same["reused"]} == {"silent", "talk"}
 
 
-def test_the_index_command_checks_the_speech_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_index_command_checks_the_speech_flags(tmp_path: Path, offline_hub: Path) -> None:
     video = factories.write_video_with_audio(tmp_path / "v.mp4", seconds=2.0)
     runner = CliRunner()
     command = ["index", str(video), "--out", str(tmp_path / "root")]
@@ -92,8 +91,6 @@ def test_the_index_command_checks_the_speech_flags(tmp_path: Path, monkeypatch: 
     ]:
         result = runner.invoke(app, command + options)
         assert result.exit_code == 1 and message in result.output, result.output
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     result = runner.invoke(app, command + ["--streams", "asr", "--asr", "whisper:openai/whisper-tiny"])
     assert result.exit_code == 1, result.output
     assert (

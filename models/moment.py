@@ -8,7 +8,7 @@ pair target of clips (i, i+1) is the outer product of their unary targets.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,7 @@ from models.tvr_metrics import temporal_iou
 
 OTHER, BEGIN, END = 0, 1, 2
 TAGS = ("O", "B", "E")
+SpanScorer = Callable[[int, int], float]  # clips start..end (inclusive) of one video -> its moment score
 
 
 @dataclass(frozen=True)
@@ -197,27 +198,43 @@ def decode_moments(
     return kept
 
 
-def span_score(unary: Tensor, pair: Tensor | None, start: int, end: int) -> float:
-    """The score `decode_moments` gives clips start..end (inclusive) of one video, from unary logits [C,3] and
-    pair logits [C-1,3,3] (or None): exp of the mean of the span's terms, in (0, 1]."""
+def span_scorer(unary: Tensor, pair: Tensor | None) -> SpanScorer:
+    """The score `decode_moments` gives clips start..end (inclusive) of one video, as a function of the span,
+    from unary logits [C,3] and pair logits [C-1,3,3] (or None): exp of the mean of the span's terms, in
+    (0, 1]. The log-probabilities are computed once, so scoring many spans of a video costs little each."""
     c = int(unary.shape[0])
-    if not 0 <= start <= end < c:
-        raise ValueError(f"span ({start}, {end}) is not inside a video of {c} clips")
-    logp = unary.detach().float().log_softmax(dim=-1)  # [C,3]
-    single = start == end
-    terms = [logp[start, BEGIN] + logp[end, END] + (2 * math.log(2.0) if single else 0.0)]
-    n_terms = 2
+    logp = unary.detach().float().log_softmax(dim=-1).cpu().double().numpy()  # [C,3]
+    lp = None
     if pair is not None and c > 1:
-        lp = pair.detach().float().reshape(c - 1, 9).log_softmax(dim=-1).view(c - 1, 3, 3)
-        if start > 0:
-            row = lp[start - 1]
-            terms.append(torch.logaddexp(row[OTHER, BEGIN], row[OTHER, END]) if single else row[OTHER, BEGIN])
-            n_terms += 1
-        if end < c - 1:
-            row = lp[end]
-            terms.append(torch.logaddexp(row[BEGIN, OTHER], row[END, OTHER]) if single else row[END, OTHER])
-            n_terms += 1
-    return math.exp(float(sum(terms[1:], terms[0])) / n_terms)
+        lp = (
+            pair.detach()
+            .float()
+            .reshape(c - 1, 9)
+            .log_softmax(dim=-1)
+            .view(c - 1, 3, 3)
+            .cpu()
+            .double()
+            .numpy()
+        )
+
+    def score(start: int, end: int) -> float:
+        if not 0 <= start <= end < c:
+            raise ValueError(f"span ({start}, {end}) is not inside a video of {c} clips")
+        single = start == end
+        total = logp[start, BEGIN] + logp[end, END] + (2 * math.log(2.0) if single else 0.0)
+        n_terms = 2
+        if lp is not None:
+            if start > 0:
+                row = lp[start - 1]
+                total += np.logaddexp(row[OTHER, BEGIN], row[OTHER, END]) if single else row[OTHER, BEGIN]
+                n_terms += 1
+            if end < c - 1:
+                row = lp[end]
+                total += np.logaddexp(row[BEGIN, OTHER], row[END, OTHER]) if single else row[END, OTHER]
+                n_terms += 1
+        return math.exp(float(total) / n_terms)
+
+    return score
 
 
 def decode_moments_batch(
@@ -404,11 +421,12 @@ def similarity_moments(
     return kept
 
 
-def similarity_span_score(sims: np.ndarray, start: int, end: int) -> float:
-    """The score `similarity_moments` gives clips start..end (inclusive) of per-clip similarities [C]."""
+def similarity_span_scorer(sims: np.ndarray) -> SpanScorer:
+    """The score `similarity_moments` gives clips start..end (inclusive) of per-clip similarities [C], as a
+    function of the span."""
     sims = np.asarray(sims, dtype=np.float64)
-    mean = float(sims[start : end + 1].mean())
-    return math.exp((mean - float(sims.max())) / SIMILARITY_TEMPERATURE)
+    top = float(sims.max())
+    return lambda start, end: math.exp((float(sims[start : end + 1].mean()) - top) / SIMILARITY_TEMPERATURE)
 
 
 def spans_to_seconds(span: Span, clip_seconds: float, duration: float) -> tuple[float, float]:

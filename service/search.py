@@ -28,7 +28,6 @@ normalised request.
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 import unicodedata
@@ -47,10 +46,11 @@ from indexer.snapshot.lines import LineIndex
 from models.model import KairosModel
 from models.moment import (
     Span,
+    SpanScorer,
     decode_moments_batch,
     similarity_moments,
-    similarity_span_score,
-    span_score,
+    similarity_span_scorer,
+    span_scorer,
     spans_to_seconds,
 )
 from models.onnx_export import default_cache_dir
@@ -81,7 +81,6 @@ NMS_IOU = 0.5
 STAGE2_FIRST_CHUNK = 16  # candidate videos in the first moment-head batch; later ones are 4x larger
 Found = tuple[float, int, float, float, float]  # a moment of stage 2: (score, row, start, end, moment score)
 Proposal = tuple[float, float, float]  # a moment of one video: (start s, end s, moment score)
-SpanScorer = Callable[[int, int], float]  # clips start..end (inclusive) of one video -> its moment score
 
 
 def normalise_query(query: str) -> str:
@@ -349,7 +348,7 @@ class SearchPipeline:
             return [
                 (
                     similarity_moments(sims, limit, min_clips, max_clips, NMS_IOU),
-                    functools.partial(similarity_span_score, sims),
+                    similarity_span_scorer(sims),
                 )
                 for sims in curves
             ]
@@ -359,7 +358,7 @@ class SearchPipeline:
         return [
             (
                 spans,
-                functools.partial(span_score, unary[k, :n], None if pair is None else pair[k, : n - 1]),
+                span_scorer(unary[k, :n], None if pair is None else pair[k, : n - 1]),
             )
             for k, (spans, n) in enumerate(zip(decoded, lengths, strict=True))
         ]

@@ -19,8 +19,8 @@ from models.moment import (
     decode_moments,
     decode_moments_batch,
     similarity_moments,
-    similarity_span_score,
-    span_score,
+    similarity_span_scorer,
+    span_scorer,
     spans_to_seconds,
     tag_targets,
 )
@@ -157,15 +157,17 @@ def test_span_score_is_the_decoders_score_of_any_span(n: int) -> None:
         spans = decode_moments(unary, p, top_n=1000, nms_iou=1.0)
         assert len(spans) == n * (n + 1) // 2
         for span in spans:
-            assert span_score(unary, p, span.start_clip, span.end_clip) == pytest.approx(span.score, rel=1e-5)
+            assert span_scorer(unary, p)(span.start_clip, span.end_clip) == pytest.approx(
+                span.score, rel=1e-5
+            )
     with pytest.raises(ValueError, match="not inside"):
-        span_score(unary, pair, 0, n)
+        span_scorer(unary, pair)(0, n)
 
 
 def test_similarity_span_score_is_the_curves_score_of_a_run() -> None:
     sims = np.random.default_rng(4).normal(size=15)
     for span in similarity_moments(sims, top_n=100):
-        assert similarity_span_score(sims, span.start_clip, span.end_clip) == pytest.approx(span.score)
+        assert similarity_span_scorer(sims)(span.start_clip, span.end_clip) == pytest.approx(span.score)
 
 
 def test_spans_to_seconds() -> None:
